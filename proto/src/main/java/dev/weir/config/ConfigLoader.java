@@ -1,0 +1,327 @@
+package dev.weir.config;
+
+import dev.weir.config.v1.Backend;
+import dev.weir.config.v1.Consumer;
+import dev.weir.config.v1.ControlPlaneSettings;
+import dev.weir.config.v1.ExtProcSettings;
+import dev.weir.config.v1.GatewayConfig;
+import dev.weir.config.v1.Model;
+import dev.weir.config.v1.Pool;
+import dev.weir.config.v1.PoolMember;
+import dev.weir.config.v1.Provider;
+import dev.weir.config.v1.Strategy;
+import java.io.IOException;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+import java.util.regex.Pattern;
+
+/**
+ * The one place the gateway config is read, checked and given its defaults; both services load
+ * it through here so they can never disagree about what a file means.
+ */
+public final class ConfigLoader {
+  public static final int DEFAULT_EXT_PROC_PORT = 50051;
+  public static final int DEFAULT_EXT_PROC_ADMIN_PORT = 9464;
+  public static final int DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+  public static final int DEFAULT_DRAIN_SECONDS = 20;
+  public static final int DEFAULT_ADS_PORT = 18000;
+  public static final int DEFAULT_CONTROL_PLANE_ADMIN_PORT = 18001;
+
+  private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
+  private static final Pattern KEY_HASH = Pattern.compile("sha256:[0-9a-f]{64}");
+
+  private final Function<String, String> env;
+  private final boolean checkCredentials;
+
+  /**
+   * @param env looks up environment variables (System::getenv in production)
+   * @param checkCredentials whether every credential must be resolvable now; the control plane
+   *     never handles keys, so it loads without them
+   */
+  public ConfigLoader(Function<String, String> env, boolean checkCredentials) {
+    this.env = env;
+    this.checkCredentials = checkCredentials;
+  }
+
+  public static ConfigLoader forExtProc() {
+    return new ConfigLoader(System::getenv, true);
+  }
+
+  public static ConfigLoader forControlPlane() {
+    return new ConfigLoader(System::getenv, false);
+  }
+
+  public GatewayConfig load(Path file) throws ConfigException {
+    String text;
+    try {
+      text = Files.readString(file, StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new ConfigException(file.toString(),
+          List.of(new ConfigProblem("", 0, "cannot read the file: " + e)));
+    }
+    Path base = file.toAbsolutePath().getParent();
+    return parse(text, file.toString(), base);
+  }
+
+  /**
+   * @param baseDir relative credential file paths are resolved against it (the config's folder)
+   */
+  public GatewayConfig parse(String yaml, String source, Path baseDir) throws ConfigException {
+    List<ConfigProblem> problems = new ArrayList<>();
+    YamlProtoReader reader = new YamlProtoReader(problems);
+    GatewayConfig.Builder builder = GatewayConfig.newBuilder();
+    reader.read(yaml, builder);
+    if (!problems.isEmpty()) {
+      throw new ConfigException(source, problems);
+    }
+    GatewayConfig config = withDefaults(builder.build(), baseDir);
+    new Checker(reader.lines(), problems).check(config);
+    if (!problems.isEmpty()) {
+      throw new ConfigException(source, problems);
+    }
+    return config;
+  }
+
+  private static GatewayConfig withDefaults(GatewayConfig in, Path baseDir) {
+    GatewayConfig.Builder out = in.toBuilder();
+    for (Pool.Builder pool : out.getPoolsBuilderList()) {
+      if (pool.getStrategy() == Strategy.STRATEGY_UNSPECIFIED) {
+        pool.setStrategy(Strategy.PRIORITY);
+      }
+      for (PoolMember.Builder member : pool.getMembersBuilderList()) {
+        if (member.getWeight() == 0) {
+          member.setWeight(1);
+        }
+      }
+    }
+    for (Backend.Builder backend : out.getBackendsBuilderList()) {
+      if (backend.hasCredential() && !backend.getCredential().getFile().isEmpty() && baseDir != null) {
+        Path p = baseDir.resolve(backend.getCredential().getFile()).normalize();
+        backend.getCredentialBuilder().setFile(p.toString());
+      }
+    }
+    ExtProcSettings.Builder ep = out.getExtProcBuilder();
+    if (ep.getGrpcPort() == 0) ep.setGrpcPort(DEFAULT_EXT_PROC_PORT);
+    if (ep.getAdminPort() == 0) ep.setAdminPort(DEFAULT_EXT_PROC_ADMIN_PORT);
+    if (ep.getMaxRequestBytes() == 0) ep.setMaxRequestBytes(DEFAULT_MAX_REQUEST_BYTES);
+    if (ep.getDrainSeconds() == 0) ep.setDrainSeconds(DEFAULT_DRAIN_SECONDS);
+    ControlPlaneSettings.Builder cp = out.getControlPlaneBuilder();
+    if (cp.getAdsPort() == 0) cp.setAdsPort(DEFAULT_ADS_PORT);
+    if (cp.getAdminPort() == 0) cp.setAdminPort(DEFAULT_CONTROL_PLANE_ADMIN_PORT);
+    return out.build();
+  }
+
+  /** Cross-field rules: names unique and well-formed, references resolve, provider needs met. */
+  private final class Checker {
+    private final Map<String, Integer> lines;
+    private final List<ConfigProblem> problems;
+
+    Checker(Map<String, Integer> lines, List<ConfigProblem> problems) {
+      this.lines = lines;
+      this.problems = problems;
+    }
+
+    void check(GatewayConfig config) {
+      Map<String, Backend> backends = new HashMap<>();
+      for (int i = 0; i < config.getBackendsCount(); i++) {
+        Backend b = config.getBackends(i);
+        String path = "backends[" + i + "]";
+        if (name(path, b.getName(), "backend") && backends.putIfAbsent(b.getName(), b) != null) {
+          add(path + ".name", "duplicate backend name \"" + b.getName() + "\"");
+        }
+        checkBackend(path, b);
+      }
+      Set<String> pools = new HashSet<>();
+      for (int i = 0; i < config.getPoolsCount(); i++) {
+        Pool pool = config.getPools(i);
+        String path = "pools[" + i + "]";
+        if (name(path, pool.getName(), "pool") && !pools.add(pool.getName())) {
+          add(path + ".name", "duplicate pool name \"" + pool.getName() + "\"");
+        }
+        checkPool(path, pool, backends);
+      }
+      Set<String> models = new HashSet<>();
+      for (int i = 0; i < config.getModelsCount(); i++) {
+        Model model = config.getModels(i);
+        String path = "models[" + i + "]";
+        if (model.getName().isBlank()) {
+          add(path + ".name", "is required");
+        } else if (!models.add(model.getName())) {
+          add(path + ".name", "duplicate model name \"" + model.getName() + "\"");
+        }
+        if (model.getPool().isEmpty()) {
+          add(path + ".pool", "is required");
+        } else if (!pools.contains(model.getPool())) {
+          add(path + ".pool", "no pool named \"" + model.getPool() + "\"");
+        }
+      }
+      Set<String> consumers = new HashSet<>();
+      Map<String, String> keyOwners = new HashMap<>();
+      for (int i = 0; i < config.getConsumersCount(); i++) {
+        Consumer c = config.getConsumers(i);
+        String path = "consumers[" + i + "]";
+        if (name(path, c.getName(), "consumer") && !consumers.add(c.getName())) {
+          add(path + ".name", "duplicate consumer name \"" + c.getName() + "\"");
+        }
+        if (c.getKeysCount() == 0) {
+          add(path + ".keys", "at least one key hash is required");
+        }
+        for (int k = 0; k < c.getKeysCount(); k++) {
+          String key = c.getKeys(k);
+          if (!KEY_HASH.matcher(key).matches()) {
+            add(path + ".keys[" + k + "]", "must be \"sha256:\" and 64 lowercase hex digits"
+                + " (the SHA-256 of the key; never the key itself)");
+          } else {
+            String owner = keyOwners.putIfAbsent(key, c.getName());
+            if (owner != null) {
+              add(path + ".keys[" + k + "]", "the same key is already given to consumer \"" + owner + "\"");
+            }
+          }
+        }
+        if (c.getModelsCount() == 0) {
+          add(path + ".models", "list the models this consumer may use, or \"*\" for all");
+        }
+        for (int m = 0; m < c.getModelsCount(); m++) {
+          String model = c.getModels(m);
+          if (!model.equals("*") && !models.contains(model)) {
+            add(path + ".models[" + m + "]", "no model named \"" + model + "\"");
+          }
+        }
+      }
+      checkPort("extProc.grpcPort", config.getExtProc().getGrpcPort());
+      checkPort("extProc.adminPort", config.getExtProc().getAdminPort());
+      checkPort("controlPlane.adsPort", config.getControlPlane().getAdsPort());
+      checkPort("controlPlane.adminPort", config.getControlPlane().getAdminPort());
+    }
+
+    private void checkBackend(String path, Backend b) {
+      if (b.getProvider() == Provider.PROVIDER_UNSPECIFIED) {
+        add(path + ".provider", "is required (one of: "
+            + YamlProtoReader.enumNames(Provider.getDescriptor()) + ")");
+      }
+      if (b.getUrl().isEmpty()) {
+        add(path + ".url", "is required");
+      } else {
+        try {
+          URI uri = new URI(b.getUrl());
+          if (!("http".equals(uri.getScheme()) || "https".equals(uri.getScheme()))
+              || uri.getHost() == null) {
+            add(path + ".url", "must be an http:// or https:// URL with a host, found \"" + b.getUrl() + "\"");
+          } else if (uri.getRawQuery() != null || uri.getRawFragment() != null) {
+            add(path + ".url", "must not have a query or fragment");
+          }
+        } catch (URISyntaxException e) {
+          add(path + ".url", "not a URL: " + e.getMessage());
+        }
+      }
+      if (b.getProvider() == Provider.AZURE_OPENAI && b.getApiVersion().isEmpty()) {
+        add(path + ".apiVersion", "is required for provider azure-openai (e.g. \"2024-10-21\")");
+      }
+      if (b.getProvider() != Provider.AZURE_OPENAI && !b.getApiVersion().isEmpty()) {
+        add(path + ".apiVersion", "is only used by provider azure-openai");
+      }
+      boolean keyOptional = b.getProvider() == Provider.OPENAI_COMPATIBLE;
+      if (!b.hasCredential() || b.getCredential().getSourceCase()
+          == dev.weir.config.v1.Credential.SourceCase.SOURCE_NOT_SET) {
+        if (!keyOptional && b.getProvider() != Provider.PROVIDER_UNSPECIFIED) {
+          add(path + ".credential", "is required for provider "
+              + YamlProtoReader.yamlName(b.getProvider().getValueDescriptor())
+              + " ({ env: VAR } or { file: path })");
+        }
+        return;
+      }
+      if (checkCredentials) {
+        try {
+          Credentials.resolve(b.getCredential(), env);
+        } catch (Credentials.UnresolvableCredentialException e) {
+          add(path + ".credential", e.getMessage());
+        }
+      }
+    }
+
+    private void checkPool(String path, Pool pool, Map<String, Backend> backends) {
+      if (pool.getMembersCount() == 0) {
+        add(path + ".members", "a pool needs at least one member");
+      }
+      if (pool.getStrategy() == Strategy.SESSION && pool.getSessionHeader().isBlank()) {
+        add(path + ".sessionHeader", "is required for strategy session (e.g. \"x-session-id\")");
+      }
+      if (pool.getStrategy() != Strategy.SESSION && !pool.getSessionHeader().isBlank()) {
+        add(path + ".sessionHeader", "is only used by strategy session");
+      }
+      Set<String> seen = new HashSet<>();
+      for (int m = 0; m < pool.getMembersCount(); m++) {
+        PoolMember member = pool.getMembers(m);
+        String mpath = path + ".members[" + m + "]";
+        Backend backend = backends.get(member.getBackend());
+        if (member.getBackend().isEmpty()) {
+          add(mpath + ".backend", "is required");
+          continue;
+        }
+        if (backend == null) {
+          add(mpath + ".backend", "no backend named \"" + member.getBackend() + "\"");
+          continue;
+        }
+        if (!seen.add(member.getBackend())) {
+          add(mpath + ".backend", "backend \"" + member.getBackend() + "\" is already in this pool");
+        }
+        if (backend.getProvider() == Provider.AZURE_OPENAI) {
+          if (member.getDeployment().isEmpty()) {
+            add(mpath + ".deployment", "is required: backend \"" + backend.getName()
+                + "\" is azure-openai, which addresses models by deployment name");
+          }
+          if (!member.getModel().isEmpty()) {
+            add(mpath + ".model", "azure-openai serves a deployment; set \"deployment\" instead");
+          }
+        } else if (!member.getDeployment().isEmpty()) {
+          add(mpath + ".deployment", "is only used with azure-openai backends; set \"model\" instead");
+        }
+      }
+    }
+
+    private boolean name(String path, String name, String what) {
+      if (name.isEmpty()) {
+        add(path + ".name", "is required");
+        return false;
+      }
+      if (!NAME.matcher(name).matches()) {
+        add(path + ".name", what + " names use letters, digits, '.', '_' and '-' (at most 63),"
+            + " found \"" + name + "\"");
+        return false;
+      }
+      return true;
+    }
+
+    private void checkPort(String path, int port) {
+      if (port > 65535) {
+        add(path, "not a port number: " + port);
+      }
+    }
+
+    private void add(String path, String message) {
+      problems.add(new ConfigProblem(path, lineOf(path), message));
+    }
+
+    private int lineOf(String path) {
+      for (String p = path; !p.isEmpty(); ) {
+        Integer line = lines.get(p);
+        if (line != null) {
+          return line;
+        }
+        int cut = Math.max(p.lastIndexOf('.'), p.lastIndexOf('['));
+        p = cut < 0 ? "" : p.substring(0, cut);
+      }
+      return 0;
+    }
+  }
+}
