@@ -1,0 +1,185 @@
+package dev.weir.extproc;
+
+import dev.weir.config.ApiKeys;
+import dev.weir.config.ConfigException;
+import dev.weir.config.ConfigLoader;
+import dev.weir.config.Credentials;
+import dev.weir.config.v1.GatewayConfig;
+import dev.weir.extproc.admin.AdminServer;
+import dev.weir.extproc.telemetry.GatewayMetrics;
+import io.grpc.Server;
+import io.grpc.ServerInterceptors;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** The ext-proc-server process: gRPC ext_proc service plus admin HTTP, with graceful drain. */
+public final class ExtProcServer implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(ExtProcServer.class);
+  /** Headroom over the largest body for the rest of a ProcessingRequest (headers, attributes). */
+  private static final int MESSAGE_OVERHEAD_BYTES = 256 * 1024;
+
+  private final GatewayRuntime runtime;
+  private final ExternalProcessorService service;
+  private final Server grpc;
+  private final AdminServer admin;
+  private volatile boolean draining;
+
+  /**
+   * Starts both ports. Port 0 picks a free port (tests); otherwise the config's ports are used.
+   */
+  public ExtProcServer(GatewayConfig config, Function<String, String> env, String bindHost,
+      int grpcPort, int adminPort) throws IOException, Credentials.UnresolvableCredentialException {
+    GatewayMetrics metrics = new GatewayMetrics();
+    this.runtime = new GatewayRuntime(config, env, metrics);
+    this.service = new ExternalProcessorService(() -> runtime);
+    this.grpc = NettyServerBuilder.forAddress(new InetSocketAddress(bindHost, grpcPort))
+        .addService(ServerInterceptors.intercept(service, ExternalProcessorService.passInterceptor()))
+        .maxInboundMessageSize(config.getExtProc().getMaxRequestBytes() + MESSAGE_OVERHEAD_BYTES)
+        .permitKeepAliveTime(10, TimeUnit.SECONDS)
+        .permitKeepAliveWithoutCalls(true)
+        .build()
+        .start();
+    this.admin = new AdminServer(bindHost, adminPort, () -> !draining && !grpc.isShutdown(),
+        metrics::scrape);
+  }
+
+  public int grpcPort() {
+    return grpc.getPort();
+  }
+
+  public int adminPort() {
+    return admin.port();
+  }
+
+  public GatewayRuntime runtime() {
+    return runtime;
+  }
+
+  /**
+   * Stops taking new streams, waits up to the drain time for in-flight exchanges to finish, then
+   * cancels what is left. Readiness turns false first so load balancers stop sending.
+   */
+  @Override
+  public void close() {
+    draining = true;
+    grpc.shutdown();
+    int drainSeconds = runtime.config().getExtProc().getDrainSeconds();
+    try {
+      if (!grpc.awaitTermination(drainSeconds, TimeUnit.SECONDS)) {
+        log.warn("{} exchanges still open after {}s drain; cancelling them", service.inFlight(), drainSeconds);
+        grpc.shutdownNow();
+        grpc.awaitTermination(5, TimeUnit.SECONDS);
+      }
+    } catch (InterruptedException e) {
+      grpc.shutdownNow();
+      Thread.currentThread().interrupt();
+    }
+    admin.close();
+  }
+
+  public static void main(String[] args) {
+    System.exit(run(args, System.out, System.err));
+  }
+
+  static final String USAGE = """
+      Usage: java -jar ext-proc-server.jar --config FILE [options]
+             java -jar ext-proc-server.jar --hash-key KEY
+             java -jar ext-proc-server.jar --check --config FILE
+
+      Weir's Envoy external processing (ext_proc) server: authenticates consumers, validates
+      OpenAI-style requests, routes models to pools and translates each attempt for its backend.
+
+      Options:
+        --config FILE      the gateway config (YAML); required to run
+        --bind HOST        address for both ports (default 0.0.0.0)
+        --grpc-port N      ext_proc gRPC port (default: extProc.grpcPort, else 50051)
+        --admin-port N     admin HTTP port: /healthz /readyz /metrics (default: extProc.adminPort, else 9464)
+        --check            load and validate the config, print the result, exit
+        --hash-key KEY     print the sha256:... form of a consumer API key for the config
+        --help             show this text
+      """;
+
+  /** Runs the CLI; returns the exit code (0 ok, 2 usage, 1 failure). Blocks while serving. */
+  static int run(String[] args, PrintStream out, PrintStream err) {
+    String config = null;
+    String bind = "0.0.0.0";
+    Integer grpcPort = null;
+    Integer adminPort = null;
+    boolean check = false;
+    for (int i = 0; i < args.length; i++) {
+      String a = args[i];
+      try {
+        switch (a) {
+          case "--help", "-h" -> {
+            out.print(USAGE);
+            return 0;
+          }
+          case "--hash-key" -> {
+            out.println(ApiKeys.hash(args[++i]));
+            return 0;
+          }
+          case "--config" -> config = args[++i];
+          case "--bind" -> bind = args[++i];
+          case "--grpc-port" -> grpcPort = Integer.parseInt(args[++i]);
+          case "--admin-port" -> adminPort = Integer.parseInt(args[++i]);
+          case "--check" -> check = true;
+          default -> {
+            err.println("unknown option: " + a + "\n");
+            err.print(USAGE);
+            return 2;
+          }
+        }
+      } catch (ArrayIndexOutOfBoundsException | NumberFormatException e) {
+        err.println("option " + a + " needs a " + (a.endsWith("port") ? "port number" : "value") + "\n");
+        err.print(USAGE);
+        return 2;
+      }
+    }
+    if (config == null) {
+      err.println("--config FILE is required\n");
+      err.print(USAGE);
+      return 2;
+    }
+    GatewayConfig loaded;
+    try {
+      loaded = ConfigLoader.forExtProc().load(Path.of(config));
+    } catch (ConfigException e) {
+      err.println("config refused: " + e.getMessage());
+      return 1;
+    }
+    if (check) {
+      out.println(config + ": ok (" + loaded.getBackendsCount() + " backends, " + loaded.getPoolsCount()
+          + " pools, " + loaded.getModelsCount() + " models, " + loaded.getConsumersCount() + " consumers)");
+      return 0;
+    }
+    int gp = grpcPort != null ? grpcPort : loaded.getExtProc().getGrpcPort();
+    int ap = adminPort != null ? adminPort : loaded.getExtProc().getAdminPort();
+    ExtProcServer server;
+    try {
+      server = new ExtProcServer(loaded, System::getenv, bind, gp, ap);
+    } catch (IOException | Credentials.UnresolvableCredentialException e) {
+      err.println("cannot start: " + e.getMessage());
+      return 1;
+    }
+    log.info("ext-proc-server ready: ext_proc gRPC on {}:{}, admin on {}:{} ({} models, {} consumers)",
+        bind, server.grpcPort(), bind, server.adminPort(), loaded.getModelsCount(), loaded.getConsumersCount());
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      log.info("shutting down: draining in-flight exchanges");
+      server.close();
+      log.info("stopped");
+    }, "weir-shutdown"));
+    try {
+      server.grpc.awaitTermination();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    return 0;
+  }
+}

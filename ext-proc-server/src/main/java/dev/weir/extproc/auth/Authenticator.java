@@ -1,0 +1,74 @@
+package dev.weir.extproc.auth;
+
+import dev.weir.config.ApiKeys;
+import dev.weir.config.v1.Consumer;
+import dev.weir.extproc.openai.ApiError;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Finds the consumer behind a gateway API key sent as {@code Authorization: Bearer <key>} or
+ * {@code api-key: <key>} (what the Azure OpenAI SDKs send). Keys live in the config only as SHA-256
+ * hashes, so a leaked config file leaks no key.
+ */
+public final class Authenticator {
+  private final Map<String, Caller> byKeyHash = new HashMap<>();
+
+  public Authenticator(List<Consumer> consumers) {
+    for (Consumer c : consumers) {
+      Set<String> models = new HashSet<>(c.getModelsList());
+      Caller caller = new Caller(c.getName(), Set.copyOf(models), models.contains("*"));
+      for (String hash : c.getKeysList()) {
+        byKeyHash.put(hash, caller);
+      }
+    }
+  }
+
+  /** A caller, or the 401 to answer with. */
+  public sealed interface Result permits Authenticated, Rejected {}
+
+  public record Authenticated(Caller caller) implements Result {}
+
+  public record Rejected(ApiError error) implements Result {}
+
+  /**
+   * @param authorization the Authorization header, or null
+   * @param apiKey the api-key header, or null
+   */
+  public Result authenticate(String authorization, String apiKey) {
+    String key = null;
+    if (authorization != null && !authorization.isBlank()) {
+      String trimmed = authorization.strip();
+      if (trimmed.length() > 7 && trimmed.regionMatches(true, 0, "Bearer ", 0, 7)) {
+        key = trimmed.substring(7).strip();
+      } else {
+        return new Rejected(ApiError.unauthorized("invalid_api_key",
+            "The Authorization header must be \"Bearer <your Weir API key>\"."));
+      }
+    } else if (apiKey != null && !apiKey.isBlank()) {
+      key = apiKey.strip();
+    }
+    if (key == null || key.isEmpty()) {
+      return new Rejected(ApiError.unauthorized("missing_api_key",
+          "You didn't provide an API key. Send it as \"Authorization: Bearer <key>\" or in the"
+              + " \"api-key\" header."));
+    }
+    Caller caller = byKeyHash.get(ApiKeys.hash(key));
+    if (caller == null) {
+      return new Rejected(ApiError.unauthorized("invalid_api_key",
+          "Incorrect API key provided: " + redact(key) + "."));
+    }
+    return new Authenticated(caller);
+  }
+
+  /** Shows enough of a wrong key to recognise it, as OpenAI does, never the whole key. */
+  static String redact(String key) {
+    if (key.length() <= 8) {
+      return "****";
+    }
+    return key.substring(0, 3) + "****" + key.substring(key.length() - 4);
+  }
+}

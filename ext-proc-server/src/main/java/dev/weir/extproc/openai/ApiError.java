@@ -1,0 +1,41 @@
+package dev.weir.extproc.openai;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * An error answer in OpenAI's shape ({@code {"error":{"message","type","param","code"}}}) so that
+ * every OpenAI SDK surfaces it as a typed exception with our message.
+ */
+public record ApiError(int status, String type, String code, String message) {
+
+  public static ApiError badRequest(String code, String message) {
+    return new ApiError(400, "invalid_request_error", code, message);
+  }
+
+  public static ApiError unauthorized(String code, String message) {
+    return new ApiError(401, "invalid_request_error", code, message);
+  }
+
+  public static ApiError forbidden(String code, String message) {
+    return new ApiError(403, "permission_error", code, message);
+  }
+
+  public static ApiError notFound(String code, String message) {
+    return new ApiError(404, "invalid_request_error", code, message);
+  }
+
+  public static ApiError internal(String message) {
+    return new ApiError(500, "server_error", "internal_error", message);
+  }
+
+  public byte[] toJson() {
+    ObjectNode root = Json.MAPPER.createObjectNode();
+    ObjectNode error = root.putObject("error");
+    error.put("message", message);
+    error.put("type", type);
+    error.putNull("param");
+    error.put("code", code);
+    return root.toString().getBytes(StandardCharsets.UTF_8);
+  }
+}

@@ -1,0 +1,111 @@
+package dev.weir.extproc.openai;
+
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+
+/**
+ * An OpenAI request body, parsed and checked for what the gateway relies on: a JSON object, a
+ * string {@code model}, and the operation's required input. Anything else is the backend's to judge.
+ */
+public record ParsedRequest(Endpoint endpoint, ObjectNode body, String model, boolean stream) {
+
+  /** The outcome of parsing: a request, or the 400 that explains why not. */
+  public sealed interface Result permits Ok, Invalid {}
+
+  public record Ok(ParsedRequest request) implements Result {}
+
+  public record Invalid(ApiError error) implements Result {}
+
+  public static Result parse(Endpoint endpoint, byte[] body) {
+    if (body.length == 0) {
+      return invalid("missing_body", "The request body is empty; send a JSON object.");
+    }
+    JsonNode root;
+    try {
+      root = Json.MAPPER.readTree(body);
+    } catch (JacksonException e) {
+      return invalid("invalid_json", "The request body is not valid JSON: " + e.getOriginalMessage()
+          + " (at line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")");
+    } catch (IOException e) {
+      return invalid("invalid_json", "The request body could not be read: " + e.getMessage());
+    }
+    if (!(root instanceof ObjectNode object)) {
+      return invalid("invalid_json", "The request body must be a JSON object.");
+    }
+    JsonNode model = object.get("model");
+    if (model == null || model.isNull()) {
+      return invalidParam("missing_model", "you must provide a model parameter");
+    }
+    if (!model.isTextual() || model.asText().isBlank()) {
+      return invalidParam("invalid_model", "model must be a non-empty string");
+    }
+    JsonNode stream = object.get("stream");
+    if (stream != null && !stream.isNull() && !stream.isBoolean()) {
+      return invalidParam("invalid_stream", "stream must be true or false");
+    }
+    boolean streaming = stream != null && stream.asBoolean(false);
+    if (streaming && !endpoint.canStream()) {
+      return invalidParam("invalid_stream", endpoint.path() + " does not stream");
+    }
+    ApiError missing = switch (endpoint) {
+      case CHAT_COMPLETIONS -> requireNonEmptyArray(object, "messages");
+      case COMPLETIONS -> requirePresent(object, "prompt");
+      case EMBEDDINGS -> requireInput(object);
+      case MODELS -> null;
+    };
+    if (missing != null) {
+      return new Invalid(missing);
+    }
+    return new Ok(new ParsedRequest(endpoint, object, model.asText(), streaming));
+  }
+
+  private static ApiError requireNonEmptyArray(ObjectNode object, String field) {
+    JsonNode node = object.get(field);
+    if (node == null || node.isNull()) {
+      return ApiError.badRequest("missing_" + field, "you must provide a " + field + " parameter");
+    }
+    if (!node.isArray()) {
+      return ApiError.badRequest("invalid_" + field, field + " must be an array");
+    }
+    if (node.isEmpty()) {
+      return ApiError.badRequest("empty_" + field, field + " must contain at least one message");
+    }
+    for (JsonNode message : node) {
+      if (!message.isObject() || !message.path("role").isTextual()) {
+        return ApiError.badRequest("invalid_" + field, "every entry of " + field
+            + " must be an object with a string \"role\"");
+      }
+    }
+    return null;
+  }
+
+  private static ApiError requirePresent(ObjectNode object, String field) {
+    JsonNode node = object.get(field);
+    if (node == null || node.isNull()) {
+      return ApiError.badRequest("missing_" + field, "you must provide a " + field + " parameter");
+    }
+    return null;
+  }
+
+  private static ApiError requireInput(ObjectNode object) {
+    ApiError missing = requirePresent(object, "input");
+    if (missing != null) {
+      return missing;
+    }
+    JsonNode input = object.get("input");
+    if ((input.isTextual() && input.asText().isEmpty()) || (input.isArray() && input.isEmpty())) {
+      return ApiError.badRequest("empty_input", "input must not be empty");
+    }
+    return null;
+  }
+
+  private static Result invalid(String code, String message) {
+    return new Invalid(ApiError.badRequest(code, message));
+  }
+
+  private static Result invalidParam(String code, String message) {
+    return new Invalid(ApiError.badRequest(code, message));
+  }
+}

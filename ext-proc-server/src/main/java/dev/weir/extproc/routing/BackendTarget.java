@@ -1,0 +1,25 @@
+package dev.weir.extproc.routing;
+
+import dev.weir.config.v1.Provider;
+import java.net.URI;
+
+/**
+ * A backend as the upstream pass needs it: provider, base path, Azure api-version and the resolved
+ * credential. {@link #toString()} never shows the credential.
+ */
+public record BackendTarget(String name, Provider provider, URI url, String apiVersion, String credential) {
+
+  /** The URL's path without a trailing slash ("" for none): prefixed to every upstream path. */
+  public String basePath() {
+    String path = url.getRawPath();
+    if (path == null || path.equals("/")) {
+      return "";
+    }
+    return path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
+  }
+
+  @Override
+  public String toString() {
+    return "BackendTarget[" + name + ", " + provider + ", " + url + "]";
+  }
+}

@@ -1,0 +1,382 @@
+package dev.weir.testkit;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.Struct;
+import io.envoyproxy.envoy.config.core.v3.HeaderMap;
+import io.envoyproxy.envoy.config.core.v3.HeaderValue;
+import io.envoyproxy.envoy.config.core.v3.HeaderValueOption;
+import io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor;
+import io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.ProcessingMode;
+import io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.BodySendMode;
+import io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.HeaderSendMode;
+import io.envoyproxy.envoy.service.ext_proc.v3.BodyMutation;
+import io.envoyproxy.envoy.service.ext_proc.v3.CommonResponse;
+import io.envoyproxy.envoy.service.ext_proc.v3.HeaderMutation;
+import io.envoyproxy.envoy.service.ext_proc.v3.HttpBody;
+import io.envoyproxy.envoy.service.ext_proc.v3.HttpHeaders;
+import io.envoyproxy.envoy.service.ext_proc.v3.ImmediateResponse;
+import io.envoyproxy.envoy.service.ext_proc.v3.ProcessingRequest;
+import io.envoyproxy.envoy.service.ext_proc.v3.ProcessingResponse;
+import io.grpc.Channel;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
+
+/**
+ * One instance of Envoy's ext_proc HTTP filter for one exchange, behaving as Envoy 1.34 documents
+ * it (envoy/extensions/filters/http/ext_proc/v3/ext_proc.proto and processing_mode.proto in
+ * io.envoyproxy.controlplane:api 1.0.49; docs: envoyproxy.io/docs/envoy/v1.34.0/configuration/
+ * http/http_filters/ext_proc_filter):
+ *
+ * <ul>
+ *   <li>messages only for the phases the processing mode sends (headers default SEND, bodies
+ *       default NONE, trailers default SKIP); the stream opens lazily on the first one;
+ *   <li>each message waits for its matching answer up to {@code message_timeout} (default 200 ms);
+ *       a timeout fails the exchange with 504, a gRPC error with 500, unless
+ *       {@code failure_mode_allow}; a clean close by the server means "continue without me";
+ *       an answer for another phase is a protocol error (500);
+ *   <li>{@code request_attributes} go with the first request-path message and
+ *       {@code response_attributes} with the first response-path message;
+ *   <li>header mutations follow Envoy's default mutation rules: {@code host}, {@code :authority},
+ *       {@code :scheme}, {@code :method} and {@code x-envoy-*} cannot be set, {@code :}-headers and
+ *       {@code host} cannot be removed (refused mutations are counted and ignored); on body
+ *       answers they apply only in BUFFERED modes;
+ *   <li>{@code mode_override} is honoured only on header answers, only with
+ *       {@code allow_mode_override} (and within {@code allowed_override_modes} if set), and
+ *       replaces the whole mode; {@code CONTINUE_AND_REPLACE} on a header answer replaces the body
+ *       and stops further messages for that direction;
+ *   <li>{@code clear_route_cache} is reported to the caller only for request-direction answers;
+ *       the caller ignores it in the upstream filter chain, as Envoy does.
+ * </ul>
+ */
+final class ExtProcFilter {
+  /** What Envoy does after one phase. */
+  sealed interface Outcome permits Continue, LocalReply, Failure {}
+
+  /** Go on; the body may have been replaced and the route cache may need clearing. */
+  record Continue(byte[] body, boolean clearRouteCache) implements Outcome {}
+
+  /** The server answered with an immediate response. */
+  record LocalReply(int status, HeaderList headers, byte[] body, String details) implements Outcome {}
+
+  /** The processor failed (timeout 504, error 500) and failure_mode_allow is false. */
+  record Failure(int status, String details) implements Outcome {}
+
+  private static final Set<String> UNSETTABLE = Set.of("host", ":authority", ":scheme", ":method");
+
+  private final String name;
+  private final ExternalProcessor config;
+  private final Channel channel;
+  private final Map<String, Struct> requestAttributes;
+  private Map<String, Struct> responseAttributes;
+  private final Consumer<String> trace;
+  private final EnvoyStats stats;
+  private ExtProcStream stream;
+  private boolean disabled;
+  private boolean sentRequestAttributes;
+  private boolean sentResponseAttributes;
+  private ProcessingMode mode;
+  private boolean requestBodyReplaced;
+  private boolean responseBodyReplaced;
+
+  ExtProcFilter(String name, ExternalProcessor config, Channel channel,
+      Map<String, Struct> requestAttributes, Map<String, Struct> responseAttributes,
+      Consumer<String> trace, EnvoyStats stats) {
+    this.name = name;
+    this.config = config;
+    this.channel = channel;
+    this.requestAttributes = requestAttributes;
+    this.responseAttributes = responseAttributes;
+    this.trace = trace;
+    this.stats = stats;
+    this.mode = config.getProcessingMode();
+  }
+
+  void setResponseAttributes(Map<String, Struct> attributes) {
+    this.responseAttributes = attributes;
+  }
+
+  boolean sendsRequestHeaders() {
+    return !disabled && mode.getRequestHeaderMode() != HeaderSendMode.SKIP;
+  }
+
+  BodySendMode requestBodyMode() {
+    return disabled || requestBodyReplaced ? BodySendMode.NONE : mode.getRequestBodyMode();
+  }
+
+  boolean sendsResponseHeaders() {
+    return !disabled && mode.getResponseHeaderMode() != HeaderSendMode.SKIP;
+  }
+
+  BodySendMode responseBodyMode() {
+    return disabled || responseBodyReplaced ? BodySendMode.NONE : mode.getResponseBodyMode();
+  }
+
+  Outcome requestHeaders(HeaderList headers, boolean endOfStream) {
+    ProcessingRequest.Builder req = ProcessingRequest.newBuilder()
+        .setRequestHeaders(HttpHeaders.newBuilder().setHeaders(toHeaderMap(headers)).setEndOfStream(endOfStream));
+    if (!sentRequestAttributes) {
+      sentRequestAttributes = true;
+      req.putAllAttributes(requestAttributes);
+    }
+    return headersPhase(req.build(), headers, true);
+  }
+
+  Outcome responseHeaders(HeaderList headers, boolean endOfStream) {
+    ProcessingRequest.Builder req = ProcessingRequest.newBuilder()
+        .setResponseHeaders(HttpHeaders.newBuilder().setHeaders(toHeaderMap(headers)).setEndOfStream(endOfStream));
+    if (!sentResponseAttributes) {
+      sentResponseAttributes = true;
+      req.putAllAttributes(responseAttributes);
+    }
+    return headersPhase(req.build(), headers, false);
+  }
+
+  /** One body message (the whole body in BUFFERED mode, one chunk in STREAMED). */
+  Outcome requestBody(byte[] chunk, boolean endOfStream, HeaderList headers) {
+    ProcessingRequest.Builder req = ProcessingRequest.newBuilder()
+        .setRequestBody(HttpBody.newBuilder().setBody(ByteString.copyFrom(chunk)).setEndOfStream(endOfStream));
+    if (!sentRequestAttributes) {
+      sentRequestAttributes = true;
+      req.putAllAttributes(requestAttributes);
+    }
+    return bodyPhase(req.build(), chunk, headers, mode.getRequestBodyMode(), true);
+  }
+
+  Outcome responseBody(byte[] chunk, boolean endOfStream, HeaderList headers) {
+    ProcessingRequest.Builder req = ProcessingRequest.newBuilder()
+        .setResponseBody(HttpBody.newBuilder().setBody(ByteString.copyFrom(chunk)).setEndOfStream(endOfStream));
+    if (!sentResponseAttributes) {
+      sentResponseAttributes = true;
+      req.putAllAttributes(responseAttributes);
+    }
+    return bodyPhase(req.build(), chunk, headers, mode.getResponseBodyMode(), false);
+  }
+
+  private Outcome headersPhase(ProcessingRequest req, HeaderList headers, boolean request) {
+    ProcessingResponse.ResponseCase expected = request
+        ? ProcessingResponse.ResponseCase.REQUEST_HEADERS : ProcessingResponse.ResponseCase.RESPONSE_HEADERS;
+    Object answer = send(req, expected);
+    if (answer instanceof Outcome o) {
+      return o;
+    }
+    ProcessingResponse response = (ProcessingResponse) answer;
+    CommonResponse common = request ? response.getRequestHeaders().getResponse()
+        : response.getResponseHeaders().getResponse();
+    applyHeaderMutation(common.getHeaderMutation(), headers);
+    if (response.hasModeOverride()) {
+      overrideMode(response.getModeOverride());
+    }
+    byte[] replaced = null;
+    if (common.getStatus() == CommonResponse.ResponseStatus.CONTINUE_AND_REPLACE) {
+      replaced = mutatedBody(common.getBodyMutation(), new byte[0]);
+      headers.remove("content-length");
+      if (request) {
+        requestBodyReplaced = true;
+      } else {
+        responseBodyReplaced = true;
+      }
+    }
+    return new Continue(replaced, request && routeCacheCleared(common));
+  }
+
+  private Outcome bodyPhase(ProcessingRequest req, byte[] chunk, HeaderList headers, BodySendMode bodyMode,
+      boolean request) {
+    ProcessingResponse.ResponseCase expected = request
+        ? ProcessingResponse.ResponseCase.REQUEST_BODY : ProcessingResponse.ResponseCase.RESPONSE_BODY;
+    Object answer = send(req, expected);
+    if (answer instanceof Outcome o) {
+      return o;
+    }
+    ProcessingResponse response = (ProcessingResponse) answer;
+    CommonResponse common = request ? response.getRequestBody().getResponse()
+        : response.getResponseBody().getResponse();
+    boolean buffered = bodyMode == BodySendMode.BUFFERED || bodyMode == BodySendMode.BUFFERED_PARTIAL;
+    if (common.hasHeaderMutation()) {
+      if (buffered) {
+        applyHeaderMutation(common.getHeaderMutation(), headers);
+      } else {
+        stats.ignoredBodyHeaderMutations.incrementAndGet();
+      }
+    }
+    byte[] body = chunk;
+    if (common.hasBodyMutation()) {
+      body = mutatedBody(common.getBodyMutation(), chunk);
+      if (buffered) {
+        String length = headers.get("content-length");
+        if (length != null && !length.equals(Integer.toString(body.length))) {
+          // Envoy refuses a buffered body mutation that leaves a wrong content-length.
+          trace.accept(name + ": body mutation left content-length " + length + " for " + body.length + " bytes");
+          return fail(500, "ext_proc_body_mutation_content_length_mismatch");
+        }
+      } else {
+        headers.remove("content-length");
+      }
+    }
+    return new Continue(body, request && routeCacheCleared(common));
+  }
+
+  /** Sends and waits; returns the matching ProcessingResponse or an Outcome that ends the phase. */
+  private Object send(ProcessingRequest req, ProcessingResponse.ResponseCase expected) {
+    if (stream == null) {
+      stream = new ExtProcStream(channel, initialMetadata());
+    }
+    trace.accept(name + ": " + req.getRequestCase().name().toLowerCase(Locale.ROOT));
+    stats.messages.incrementAndGet();
+    ExtProcStream.Event event = stream.exchange(req, timeout());
+    return switch (event) {
+      case ExtProcStream.Answer a when a.response().hasImmediateResponse() -> immediate(a.response(), expected);
+      case ExtProcStream.Answer a when a.response().getResponseCase() == expected -> a.response();
+      case ExtProcStream.Answer a -> {
+        trace.accept(name + ": spurious " + a.response().getResponseCase() + " for " + expected);
+        stream.finish(true);
+        yield fail(500, "ext_proc_spurious_message");
+      }
+      case ExtProcStream.Closed c -> {
+        disabled = true; // a clean close: Envoy continues without the processor
+        yield new Continue(null, false);
+      }
+      case ExtProcStream.Failed f -> {
+        trace.accept(name + ": stream failed " + f.status());
+        yield fail(500, "ext_proc_error_gRPC_error_" + f.status().getCode().value());
+      }
+      case ExtProcStream.TimedOut t -> {
+        stats.messageTimeouts.incrementAndGet();
+        stream.finish(true);
+        yield fail(504, "ext_proc_message_timeout");
+      }
+    };
+  }
+
+  private Object immediate(ProcessingResponse response, ProcessingResponse.ResponseCase expected) {
+    if (config.getDisableImmediateResponse()) {
+      stream.finish(true);
+      return fail(500, "ext_proc_immediate_response_disabled");
+    }
+    ImmediateResponse ir = response.getImmediateResponse();
+    HeaderList headers = new HeaderList();
+    applyHeaderMutation(ir.getHeaders(), headers);
+    int status = ir.hasStatus() && ir.getStatus().getCodeValue() != 0 ? ir.getStatus().getCodeValue() : 200;
+    disabled = true;
+    stream.finish(false);
+    trace.accept(name + ": immediate_response " + status + " (" + expected + ")");
+    return new LocalReply(status, headers, ir.getBody().toByteArray(), ir.getDetails());
+  }
+
+  private Outcome fail(int status, String details) {
+    disabled = true;
+    if (config.getFailureModeAllow()) {
+      stats.failureModeAllowed.incrementAndGet();
+      return new Continue(null, false);
+    }
+    return new Failure(status, details);
+  }
+
+  private void overrideMode(ProcessingMode override) {
+    if (!config.getAllowModeOverride()) {
+      stats.ignoredModeOverrides.incrementAndGet();
+      return;
+    }
+    ProcessingMode configured = config.getProcessingMode();
+    if (configured.getRequestBodyMode() == BodySendMode.FULL_DUPLEX_STREAMED
+        || configured.getResponseBodyMode() == BodySendMode.FULL_DUPLEX_STREAMED) {
+      stats.ignoredModeOverrides.incrementAndGet();
+      return;
+    }
+    List<ProcessingMode> allowed = config.getAllowedOverrideModesList();
+    if (!allowed.isEmpty() && !allowed.contains(override)) {
+      stats.ignoredModeOverrides.incrementAndGet();
+      return;
+    }
+    mode = override;
+  }
+
+  private boolean routeCacheCleared(CommonResponse common) {
+    return switch (config.getRouteCacheAction()) {
+      case CLEAR -> true;
+      case RETAIN -> false;
+      default -> common.getClearRouteCache();
+    };
+  }
+
+  private void applyHeaderMutation(HeaderMutation mutation, HeaderList headers) {
+    for (String remove : mutation.getRemoveHeadersList()) {
+      String n = remove.toLowerCase(Locale.ROOT);
+      if (n.startsWith(":") || n.equals("host")) {
+        stats.rejectedHeaderMutations.incrementAndGet();
+        continue;
+      }
+      headers.remove(n);
+    }
+    for (HeaderValueOption option : mutation.getSetHeadersList()) {
+      HeaderValue h = option.getHeader();
+      String n = h.getKey().toLowerCase(Locale.ROOT);
+      String value = h.getRawValue().isEmpty() ? h.getValue() : h.getRawValue().toStringUtf8();
+      if (UNSETTABLE.contains(n) || n.startsWith("x-envoy-") || n.isEmpty()
+          || value.indexOf('\r') >= 0 || value.indexOf('\n') >= 0 || value.indexOf('\0') >= 0) {
+        stats.rejectedHeaderMutations.incrementAndGet();
+        continue;
+      }
+      HeaderValueOption.HeaderAppendAction action = option.hasAppend()
+          ? (option.getAppend().getValue() ? HeaderValueOption.HeaderAppendAction.APPEND_IF_EXISTS_OR_ADD
+              : HeaderValueOption.HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD)
+          : option.getAppendAction();
+      switch (action) {
+        case APPEND_IF_EXISTS_OR_ADD -> headers.add(n, value);
+        case ADD_IF_ABSENT -> {
+          if (!headers.contains(n)) {
+            headers.add(n, value);
+          }
+        }
+        case OVERWRITE_IF_EXISTS_OR_ADD -> headers.set(n, value);
+        case OVERWRITE_IF_EXISTS -> {
+          if (headers.contains(n)) {
+            headers.set(n, value);
+          }
+        }
+        default -> headers.add(n, value);
+      }
+    }
+  }
+
+  private static byte[] mutatedBody(BodyMutation mutation, byte[] original) {
+    return switch (mutation.getMutationCase()) {
+      case BODY -> mutation.getBody().toByteArray();
+      case CLEAR_BODY -> mutation.getClearBody() ? new byte[0] : original;
+      default -> original;
+    };
+  }
+
+  private Duration timeout() {
+    if (!config.hasMessageTimeout()) {
+      return Duration.ofMillis(200);
+    }
+    return Duration.ofSeconds(config.getMessageTimeout().getSeconds(), config.getMessageTimeout().getNanos());
+  }
+
+  private Map<String, String> initialMetadata() {
+    Map<String, String> md = new HashMap<>();
+    config.getGrpcService().getInitialMetadataList().forEach(h -> md.put(h.getKey(), h.getValue()));
+    return md;
+  }
+
+  static HeaderMap toHeaderMap(HeaderList headers) {
+    HeaderMap.Builder map = HeaderMap.newBuilder();
+    for (Map.Entry<String, String> e : headers.entries()) {
+      // Envoy ≥1.27 fills raw_value, not value.
+      map.addHeaders(HeaderValue.newBuilder().setKey(e.getKey()).setRawValue(ByteString.copyFromUtf8(e.getValue())));
+    }
+    return map.build();
+  }
+
+  /** Envoy half-closes the stream when the exchange is over; cancels it when aborted. */
+  void close(boolean aborted) {
+    if (stream != null) {
+      stream.finish(aborted);
+    }
+  }
+}

@@ -1,0 +1,241 @@
+package dev.weir.xds;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.Struct;
+import com.google.protobuf.UInt32Value;
+import com.google.protobuf.Value;
+import com.google.protobuf.util.Durations;
+import dev.weir.config.Wire;
+import dev.weir.config.v1.Backend;
+import dev.weir.config.v1.GatewayConfig;
+import dev.weir.config.v1.Pool;
+import dev.weir.config.v1.PoolMember;
+import dev.weir.config.v1.Strategy;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.cluster.v3.OutlierDetection;
+import io.envoyproxy.envoy.config.core.v3.Address;
+import io.envoyproxy.envoy.config.core.v3.GrpcService;
+import io.envoyproxy.envoy.config.core.v3.HeaderValue;
+import io.envoyproxy.envoy.config.core.v3.Http1ProtocolOptions;
+import io.envoyproxy.envoy.config.core.v3.Metadata;
+import io.envoyproxy.envoy.config.core.v3.SocketAddress;
+import io.envoyproxy.envoy.config.core.v3.TransportSocket;
+import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
+import io.envoyproxy.envoy.config.endpoint.v3.Endpoint;
+import io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint;
+import io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints;
+import io.envoyproxy.envoy.config.route.v3.DirectResponseAction;
+import io.envoyproxy.envoy.config.route.v3.HeaderMatcher;
+import io.envoyproxy.envoy.config.route.v3.RetryPolicy;
+import io.envoyproxy.envoy.config.route.v3.Route;
+import io.envoyproxy.envoy.config.route.v3.RouteAction;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.config.route.v3.RouteMatch;
+import io.envoyproxy.envoy.config.route.v3.VirtualHost;
+import io.envoyproxy.envoy.config.core.v3.DataSource;
+import io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor;
+import io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.ProcessingMode;
+import io.envoyproxy.envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
+import io.envoyproxy.envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate;
+import io.envoyproxy.envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
+import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
+import io.envoyproxy.envoy.type.matcher.v3.StringMatcher;
+import java.net.URI;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Turns the gateway config into the Envoy resources that carry it: one cluster per pool (members
+ * grouped into priority levels, each endpoint tagged with its backend's name) and the route
+ * configuration that sends a request to the cluster named by the pool header. Pure: the same
+ * config always yields the same resources.
+ */
+public final class EnvoyResources {
+  /** The HttpProtocolOptions key Envoy looks for in typed_extension_protocol_options. */
+  public static final String PROTOCOL_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+  /** System CA bundle on Debian/Ubuntu and the official Envoy image. */
+  static final String SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+  static final int MAX_RETRIES = 5;
+
+  private EnvoyResources() {}
+
+  /** Every resource of one config version. */
+  public record Resources(List<Cluster> clusters, List<RouteConfiguration> routes) {}
+
+  public static Resources build(GatewayConfig config) {
+    Map<String, Backend> backends = new HashMap<>();
+    config.getBackendsList().forEach(b -> backends.put(b.getName(), b));
+    List<Cluster> clusters = new ArrayList<>();
+    for (Pool pool : config.getPoolsList()) {
+      clusters.add(cluster(pool, backends));
+    }
+    return new Resources(clusters, List.of(routes(config)));
+  }
+
+  /** The ext_proc filter every pool cluster runs upstream, after Envoy chose the host. */
+  public static ExternalProcessor upstreamExtProc() {
+    return ExternalProcessor.newBuilder()
+        .setGrpcService(GrpcService.newBuilder()
+            .setEnvoyGrpc(GrpcService.EnvoyGrpc.newBuilder().setClusterName(Wire.EXT_PROC_CLUSTER))
+            .setTimeout(Durations.fromSeconds(10))
+            .addInitialMetadata(HeaderValue.newBuilder().setKey(Wire.PASS_METADATA).setValue(Wire.UPSTREAM_PASS)))
+        .setProcessingMode(ProcessingMode.newBuilder()
+            .setRequestHeaderMode(ProcessingMode.HeaderSendMode.SEND)
+            // The server skips the body (mode_override) unless this attempt must rewrite the model.
+            .setRequestBodyMode(ProcessingMode.BodySendMode.BUFFERED)
+            .setResponseHeaderMode(ProcessingMode.HeaderSendMode.SKIP)
+            .setResponseBodyMode(ProcessingMode.BodySendMode.NONE))
+        .addRequestAttributes(Wire.BACKEND_ATTRIBUTE)
+        .setAllowModeOverride(true)
+        .setMessageTimeout(Durations.fromSeconds(10))
+        .setFailureModeAllow(false)
+        .build();
+  }
+
+  static Cluster cluster(Pool pool, Map<String, Backend> backends) {
+    // Members at the same priority form one level; Envoy sends traffic to the lowest healthy level.
+    TreeMap<Integer, LocalityLbEndpoints.Builder> levels = new TreeMap<>();
+    boolean anyTls = false;
+    for (PoolMember m : pool.getMembersList()) {
+      Backend backend = backends.get(m.getBackend());
+      URI url = URI.create(backend.getUrl());
+      boolean tls = "https".equals(url.getScheme());
+      anyTls |= tls;
+      int port = url.getPort() > 0 ? url.getPort() : tls ? 443 : 80;
+      LbEndpoint endpoint = LbEndpoint.newBuilder()
+          .setEndpoint(Endpoint.newBuilder()
+              .setAddress(Address.newBuilder().setSocketAddress(
+                  SocketAddress.newBuilder().setAddress(url.getHost()).setPortValue(port)))
+              .setHostname(url.getHost()))
+          .setLoadBalancingWeight(UInt32Value.of(Math.max(1, m.getWeight())))
+          .setMetadata(Metadata.newBuilder()
+              .putFilterMetadata(Wire.METADATA_NAMESPACE, Struct.newBuilder()
+                  .putFields(Wire.BACKEND_KEY, Value.newBuilder().setStringValue(backend.getName()).build())
+                  .build())
+              .putFilterMetadata("envoy.transport_socket_match", Struct.newBuilder()
+                  .putFields("tls", Value.newBuilder().setStringValue(Boolean.toString(tls)).build())
+                  .build()))
+          .build();
+      levels.computeIfAbsent(m.getPriority(), p -> LocalityLbEndpoints.newBuilder().setPriority(p))
+          .addLbEndpoints(endpoint);
+    }
+    String name = Wire.poolCluster(pool.getName());
+    ClusterLoadAssignment.Builder cla = ClusterLoadAssignment.newBuilder().setClusterName(name);
+    // Envoy requires priorities to be contiguous from 0: renumber the configured levels in order.
+    int next = 0;
+    for (LocalityLbEndpoints.Builder level : levels.values()) {
+      cla.addEndpoints(level.setPriority(next++));
+    }
+    HttpProtocolOptions protocol = HttpProtocolOptions.newBuilder()
+        .setExplicitHttpConfig(HttpProtocolOptions.ExplicitHttpConfig.newBuilder()
+            .setHttpProtocolOptions(Http1ProtocolOptions.getDefaultInstance()))
+        .addHttpFilters(HttpFilter.newBuilder().setName("envoy.filters.http.ext_proc")
+            .setTypedConfig(Any.pack(upstreamExtProc())))
+        .addHttpFilters(HttpFilter.newBuilder().setName("envoy.filters.http.upstream_codec")
+            .setTypedConfig(Any.pack(UpstreamCodec.getDefaultInstance())))
+        .build();
+    Cluster.Builder cluster = Cluster.newBuilder()
+        .setName(name)
+        // Backends are DNS names (EDS only carries IP addresses); STRICT_DNS re-resolves them.
+        .setType(Cluster.DiscoveryType.STRICT_DNS)
+        .setDnsLookupFamily(Cluster.DnsLookupFamily.V4_PREFERRED)
+        .setConnectTimeout(Durations.fromSeconds(5))
+        // Non-streamed answers are buffered for the router pass; allow large completions.
+        .setPerConnectionBufferLimitBytes(UInt32Value.of(8 * 1024 * 1024))
+        .setLbPolicy(lbPolicy(pool.getStrategy()))
+        .setLoadAssignment(cla)
+        .putTypedExtensionProtocolOptions(PROTOCOL_OPTIONS_KEY, Any.pack(protocol))
+        .setOutlierDetection(OutlierDetection.newBuilder()
+            .setConsecutive5Xx(UInt32Value.of(5))
+            .setConsecutiveGatewayFailure(UInt32Value.of(3))
+            .setInterval(Durations.fromSeconds(10))
+            .setBaseEjectionTime(Durations.fromSeconds(30))
+            .setMaxEjectionPercent(UInt32Value.of(100)));
+    if (anyTls) {
+      UpstreamTlsContext tls = UpstreamTlsContext.newBuilder()
+          .setCommonTlsContext(CommonTlsContext.newBuilder()
+              .setValidationContext(CertificateValidationContext.newBuilder()
+                  .setTrustedCa(DataSource.newBuilder().setFilename(SYSTEM_CA_BUNDLE))))
+          .build();
+      cluster.addTransportSocketMatches(Cluster.TransportSocketMatch.newBuilder()
+          .setName("tls")
+          .setMatch(Struct.newBuilder().putFields("tls", Value.newBuilder().setStringValue("true").build()))
+          .setTransportSocket(TransportSocket.newBuilder().setName("envoy.transport_sockets.tls")
+              .setTypedConfig(Any.pack(tls))));
+      // SNI and certificate SAN check per endpoint hostname: one cluster may hold several hosts.
+      protocol = protocol.toBuilder()
+          .setUpstreamHttpProtocolOptions(io.envoyproxy.envoy.config.core.v3.UpstreamHttpProtocolOptions.newBuilder()
+              .setAutoSni(true).setAutoSanValidation(true))
+          .build();
+      cluster.putTypedExtensionProtocolOptions(PROTOCOL_OPTIONS_KEY, Any.pack(protocol));
+    }
+    return cluster.build();
+  }
+
+  private static Cluster.LbPolicy lbPolicy(Strategy strategy) {
+    return switch (strategy) {
+      case LEAST_REQUEST -> Cluster.LbPolicy.LEAST_REQUEST;
+      case SESSION -> Cluster.LbPolicy.RING_HASH;
+      default -> Cluster.LbPolicy.ROUND_ROBIN;
+    };
+  }
+
+  static RouteConfiguration routes(GatewayConfig config) {
+    VirtualHost.Builder vh = VirtualHost.newBuilder().setName("weir").addDomains("*");
+    for (Pool pool : config.getPoolsList()) {
+      RouteAction.Builder action = RouteAction.newBuilder()
+          .setCluster(Wire.poolCluster(pool.getName()))
+          .setAutoHostRewrite(com.google.protobuf.BoolValue.of(true))
+          // LLM answers stream for minutes; the per-try timeout bounds a silent backend instead.
+          .setTimeout(Durations.fromSeconds(600))
+          .setRetryPolicy(retryPolicy(pool));
+      if (pool.getStrategy() == Strategy.SESSION) {
+        action.addHashPolicy(RouteAction.HashPolicy.newBuilder()
+            .setHeader(RouteAction.HashPolicy.Header.newBuilder().setHeaderName(pool.getSessionHeader())));
+      }
+      vh.addRoutes(Route.newBuilder()
+          .setName("pool-" + pool.getName())
+          .setMatch(RouteMatch.newBuilder().setPrefix("/")
+              .addHeaders(HeaderMatcher.newBuilder().setName(Wire.POOL_HEADER)
+                  .setStringMatch(StringMatcher.newBuilder().setExact(pool.getName()))))
+          .setRoute(action));
+    }
+    // Only reached if the router pass did not route (it answers every request it refuses itself).
+    vh.addRoutes(Route.newBuilder()
+        .setName("unrouted")
+        .setMatch(RouteMatch.newBuilder().setPrefix("/"))
+        .setDirectResponse(DirectResponseAction.newBuilder().setStatus(404)
+            .setBody(DataSource.newBuilder().setInlineString(
+                "{\"error\":{\"message\":\"No pool was selected for this request.\","
+                    + "\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"unrouted\"}}"))));
+    return RouteConfiguration.newBuilder().setName(Wire.ROUTE_CONFIG_NAME).addVirtualHosts(vh).build();
+  }
+
+  static RetryPolicy retryPolicy(Pool pool) {
+    int retries = Math.min(MAX_RETRIES, Math.max(1, pool.getMembersCount() - 1));
+    return RetryPolicy.newBuilder()
+        .setRetryOn("connect-failure,reset,retriable-status-codes")
+        .addAllRetriableStatusCodes(List.of(429, 500, 502, 503, 504))
+        .setNumRetries(UInt32Value.of(retries))
+        .setPerTryTimeout(Durations.fromSeconds(120))
+        .addRetryHostPredicate(RetryPolicy.RetryHostPredicate.newBuilder()
+            .setName("envoy.retry_host_predicates.previous_hosts")
+            .setTypedConfig(Any.pack(PreviousHostsPredicate.getDefaultInstance())))
+        .setHostSelectionRetryMaxAttempts(5)
+        .setRetryPriority(RetryPolicy.RetryPriority.newBuilder()
+            .setName("envoy.retry_priorities.previous_priorities")
+            .setTypedConfig(Any.pack(PreviousPrioritiesConfig.newBuilder().setUpdateFrequency(1).build())))
+        .setRateLimitedRetryBackOff(RetryPolicy.RateLimitedRetryBackOff.newBuilder()
+            .addResetHeaders(RetryPolicy.ResetHeader.newBuilder().setName("retry-after")
+                .setFormat(RetryPolicy.ResetHeaderFormat.SECONDS))
+            .setMaxInterval(Durations.fromSeconds(2)))
+        .build();
+  }
+}
