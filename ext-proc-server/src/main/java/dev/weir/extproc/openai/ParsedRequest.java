@@ -26,8 +26,10 @@ public record ParsedRequest(Endpoint endpoint, ObjectNode body, String model, bo
     try {
       root = Json.MAPPER.readTree(body);
     } catch (JacksonException e) {
-      return invalid("invalid_json", "The request body is not valid JSON: " + e.getOriginalMessage()
-          + " (at line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")");
+      // Limit violations (nesting depth) carry no location.
+      String where = e.getLocation() == null ? ""
+          : " (at line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")";
+      return invalid("invalid_json", "The request body is not valid JSON: " + e.getOriginalMessage() + where);
     } catch (IOException e) {
       return invalid("invalid_json", "The request body could not be read: " + e.getMessage());
     }
