@@ -89,8 +89,13 @@ public final class ScriptedUpstream implements AutoCloseable {
   private volatile Reply fallback = new Default();
 
   public ScriptedUpstream(String name) throws IOException {
+    this(name, 0);
+  }
+
+  /** Listens on a loopback port (0: any free port). */
+  public ScriptedUpstream(String name, int port) throws IOException {
     this.name = name;
-    this.server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 128);
+    this.server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 128);
     server.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
     server.createContext("/", this::handle);
     server.start();

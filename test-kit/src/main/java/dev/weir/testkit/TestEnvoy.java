@@ -826,7 +826,8 @@ public final class TestEnvoy implements AutoCloseable {
     return listener.getAddress().getPort();
   }
 
-  private void serve(HttpExchange ex) throws IOException {
+  /** Serves one client exchange received by an HTTP server the caller owns. */
+  public void serve(HttpExchange ex) throws IOException {
     HeaderList h = new HeaderList();
     ex.getRequestHeaders().forEach((k, vs) -> vs.forEach(v -> h.add(k, v)));
     byte[] body = ex.getRequestBody().readAllBytes();
