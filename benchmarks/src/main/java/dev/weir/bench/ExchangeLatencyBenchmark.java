@@ -120,7 +120,7 @@ public final class ExchangeLatencyBenchmark {
   private static TestEnvoy envoy(int port, ExternalProcessor routerFilter, EnvoyResources.Resources resources,
       RouteConfiguration routes) {
     TestEnvoy.Builder b = TestEnvoy.builder().extProc("127.0.0.1", port).routerFilter(routerFilter).routes(routes);
-    resources.clusters().forEach(b::cluster);
+    b.resources(resources.clusters(), resources.endpoints());
     return b.build();
   }
 

@@ -12,7 +12,7 @@ import dev.weir.testkit.ScriptedUpstream;
 import java.nio.file.Path;
 import dev.weir.testkit.TestEnvoy;
 import dev.weir.xds.EnvoyResources;
-import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -174,12 +174,12 @@ class BadInputTest {
 
   /** A TestEnvoy on the same ext_proc server, with resources edited the way a test needs. */
   private static TestEnvoy envoyWith(java.util.function.UnaryOperator<RouteConfiguration> routes,
-      java.util.function.UnaryOperator<Cluster> clusters) throws Exception {
+      java.util.function.UnaryOperator<ClusterLoadAssignment> endpoints) throws Exception {
     EnvoyResources.Resources res = EnvoyResources.build(gw.config);
     TestEnvoy.Builder b = TestEnvoy.builder().extProc("127.0.0.1", gw.server.grpcPort())
         .routerFilter(GatewayFixture.routerFilterFromBootstrap())
-        .routes(routes.apply(res.routes().get(0)));
-    res.clusters().forEach(c -> b.cluster(clusters.apply(c)));
+        .routes(routes.apply(res.routes().get(0)))
+        .resources(res.clusters(), res.endpoints().stream().map(endpoints).toList());
     return b.build();
   }
 
@@ -189,10 +189,10 @@ class BadInputTest {
     try (TestEnvoy envoy = envoyWith(rc -> {
       RouteConfiguration.Builder b = rc.toBuilder();
       b.getVirtualHostsBuilder(0).getRoutesBuilder(0).getRouteBuilder().getRetryPolicyBuilder()
-          .setPerTryTimeout(com.google.protobuf.util.Durations.fromMillis(300))
+          .setPerTryIdleTimeout(com.google.protobuf.util.Durations.fromMillis(300))
           .setRetryOn("connect-failure,reset,retriable-status-codes,gateway-error");
       return b.build();
-    }, c -> c)) {
+    }, e -> e)) {
       ExchangeResponse r = envoy.send(ExchangeRequest.post("/v1/chat/completions",
           "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
           "authorization", "Bearer " + GatewayFixture.FINANCE_KEY));
@@ -204,10 +204,9 @@ class BadInputTest {
 
   @Test
   void endpointWithoutBackendMetadataGetsAGatewayErrorNotACrash() throws Exception {
-    try (TestEnvoy envoy = envoyWith(rc -> rc, c -> {
-      Cluster.Builder b = c.toBuilder();
-      b.getLoadAssignmentBuilder().getEndpointsBuilderList().forEach(level ->
-          level.getLbEndpointsBuilderList().forEach(e -> e.clearMetadata()));
+    try (TestEnvoy envoy = envoyWith(rc -> rc, cla -> {
+      ClusterLoadAssignment.Builder b = cla.toBuilder();
+      b.getEndpointsBuilderList().forEach(level -> level.getLbEndpointsBuilderList().forEach(e -> e.clearMetadata()));
       return b.build();
     })) {
       ExchangeResponse r = envoy.send(ExchangeRequest.post("/v1/chat/completions",
@@ -226,7 +225,7 @@ class BadInputTest {
     TestEnvoy.Builder b = TestEnvoy.builder().extProc("127.0.0.1", 1) // nothing listens on port 1
         .routerFilter(GatewayFixture.routerFilterFromBootstrap())
         .routes(EnvoyResources.build(gw.config).routes().get(0));
-    EnvoyResources.build(gw.config).clusters().forEach(b::cluster);
+    b.resources(EnvoyResources.build(gw.config).clusters(), EnvoyResources.build(gw.config).endpoints());
     try (TestEnvoy envoy = b.build()) {
       ExchangeResponse r = envoy.send(ExchangeRequest.post("/v1/chat/completions",
           "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",

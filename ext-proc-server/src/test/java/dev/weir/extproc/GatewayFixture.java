@@ -92,7 +92,7 @@ final class GatewayFixture implements AutoCloseable {
         .extProc("127.0.0.1", server.grpcPort())
         .routerFilter(routerFilterFromBootstrap())
         .routes(resources.routes().get(0));
-    resources.clusters().forEach(b::cluster);
+    b.resources(resources.clusters(), resources.endpoints());
     envoy = b.build();
     port = envoy.listen();
   }

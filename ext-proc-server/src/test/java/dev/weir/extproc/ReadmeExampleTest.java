@@ -46,7 +46,7 @@ class ReadmeExampleTest {
         EnvoyResources.Resources resources = EnvoyResources.build(config);
         TestEnvoy.Builder b = TestEnvoy.builder().extProc("127.0.0.1", server.grpcPort())
             .routerFilter(GatewayFixture.routerFilterFromBootstrap()).routes(resources.routes().get(0));
-        resources.clusters().forEach(b::cluster);
+        b.resources(resources.clusters(), resources.endpoints());
         try (TestEnvoy envoy = b.build()) {
           ExchangeResponse finance = envoy.send(ExchangeRequest.post("/v1/chat/completions",
               CHAT.formatted("gpt-4o"), "authorization", "Bearer sk-weir-finance-demo"));

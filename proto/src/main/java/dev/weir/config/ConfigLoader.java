@@ -36,6 +36,7 @@ public final class ConfigLoader {
   public static final int DEFAULT_DRAIN_SECONDS = 20;
   public static final int DEFAULT_ADS_PORT = 18000;
   public static final int DEFAULT_CONTROL_PLANE_ADMIN_PORT = 18001;
+  public static final int DEFAULT_LISTENER_PORT = 10000;
 
   private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
   private static final Pattern KEY_HASH = Pattern.compile("sha256:[0-9a-f]{64}");
@@ -103,6 +104,34 @@ public final class ConfigLoader {
           member.setWeight(1);
         }
       }
+      var t = pool.getTimeoutsBuilder();
+      if (t.getRequestSeconds() == 0) t.setRequestSeconds(600);
+      if (t.getTryHeadersSeconds() == 0) t.setTryHeadersSeconds(300);
+      if (t.getTryIdleSeconds() == 0) t.setTryIdleSeconds(120);
+      if (t.getConnectSeconds() == 0) t.setConnectSeconds(5);
+      var e = pool.getEjectionBuilder();
+      if (e.getConsecutive5Xx() == 0) e.setConsecutive5Xx(5);
+      if (e.getConsecutiveGatewayFailures() == 0) e.setConsecutiveGatewayFailures(3);
+      if (e.getBaseEjectionSeconds() == 0) e.setBaseEjectionSeconds(30);
+      if (e.getMaxEjectionPercent() == 0) e.setMaxEjectionPercent(100);
+      if (e.getIntervalSeconds() == 0) e.setIntervalSeconds(10);
+      var cb = pool.getCircuitBreakersBuilder();
+      if (cb.getMaxConnections() == 0) cb.setMaxConnections(1024);
+      if (cb.getMaxPendingRequests() == 0) cb.setMaxPendingRequests(1024);
+      if (cb.getMaxRequests() == 0) cb.setMaxRequests(1024);
+      if (cb.getMaxRetries() == 0) cb.setMaxRetries(3);
+      var r = pool.getRetriesBuilder();
+      if (r.getMaxRetries() == 0) r.setMaxRetries(Math.min(5, Math.max(1, pool.getMembersCount() - 1)));
+      if (r.getMaxRetryAfterSeconds() == 0) r.setMaxRetryAfterSeconds(2);
+    }
+    for (Backend.Builder backend : out.getBackendsBuilderList()) {
+      if (backend.hasHealthCheck()) {
+        var h = backend.getHealthCheckBuilder();
+        if (h.getIntervalSeconds() == 0) h.setIntervalSeconds(10);
+        if (h.getTimeoutSeconds() == 0) h.setTimeoutSeconds(2);
+        if (h.getUnhealthyThreshold() == 0) h.setUnhealthyThreshold(3);
+        if (h.getHealthyThreshold() == 0) h.setHealthyThreshold(2);
+      }
     }
     for (Backend.Builder backend : out.getBackendsBuilderList()) {
       if (backend.hasCredential() && !backend.getCredential().getFile().isEmpty() && baseDir != null) {
@@ -118,6 +147,7 @@ public final class ConfigLoader {
     ControlPlaneSettings.Builder cp = out.getControlPlaneBuilder();
     if (cp.getAdsPort() == 0) cp.setAdsPort(DEFAULT_ADS_PORT);
     if (cp.getAdminPort() == 0) cp.setAdminPort(DEFAULT_CONTROL_PLANE_ADMIN_PORT);
+    if (cp.getListenerPort() == 0) cp.setListenerPort(DEFAULT_LISTENER_PORT);
     return out.build();
   }
 
@@ -230,6 +260,9 @@ public final class ConfigLoader {
       if (b.getProvider() != Provider.AZURE_OPENAI && !b.getApiVersion().isEmpty()) {
         add(path + ".apiVersion", "is only used by provider azure-openai");
       }
+      if (b.hasHealthCheck() && !b.getHealthCheck().getPath().startsWith("/")) {
+        add(path + ".healthCheck.path", "must be an absolute path such as \"/health\"");
+      }
       boolean keyOptional = b.getProvider() == Provider.OPENAI_COMPATIBLE;
       if (!b.hasCredential() || b.getCredential().getSourceCase()
           == dev.weir.config.v1.Credential.SourceCase.SOURCE_NOT_SET) {
@@ -258,6 +291,27 @@ public final class ConfigLoader {
       }
       if (pool.getStrategy() != Strategy.SESSION && !pool.getSessionHeader().isBlank()) {
         add(path + ".sessionHeader", "is only used by strategy session");
+      }
+      if (pool.getTimeouts().getTryHeadersSeconds() > pool.getTimeouts().getRequestSeconds()) {
+        add(path + ".timeouts.tryHeadersSeconds", "is longer than requestSeconds ("
+            + pool.getTimeouts().getRequestSeconds() + "), so it could never fire");
+      }
+      if (pool.getEjection().getMaxEjectionPercent() > 100) {
+        add(path + ".ejection.maxEjectionPercent", "is a percentage (0-100)");
+      }
+      dev.weir.config.v1.HealthCheck shared = null;
+      for (PoolMember member : pool.getMembersList()) {
+        Backend b = backends.get(member.getBackend());
+        if (b == null || !b.hasHealthCheck()) {
+          continue;
+        }
+        if (shared == null) {
+          shared = b.getHealthCheck();
+        } else if (!shared.equals(b.getHealthCheck())) {
+          add(path + ".members", "backends in one pool must share one healthCheck (Envoy runs one"
+              + " health checker per cluster); \"" + b.getName() + "\" differs");
+          break;
+        }
       }
       Set<String> seen = new HashSet<>();
       for (int m = 0; m < pool.getMembersCount(); m++) {

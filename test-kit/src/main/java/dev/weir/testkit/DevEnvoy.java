@@ -39,11 +39,11 @@ public final class DevEnvoy {
     CountDownLatch ready = new CountDownLatch(1);
     TestEnvoy[] current = new TestEnvoy[1];
     AdsSnapshot ads = new AdsSnapshot(xds.getAddress(), xds.getPortValue(), hcm.getRds().getRouteConfigName(),
-        (clusters, routes) -> {
+        (clusters, endpoints, routes) -> {
           TestEnvoy.Builder b = TestEnvoy.builder().extProc(extProc.getAddress(), extProc.getPortValue())
               .routerFilter(router).routes(routes)
-              .bufferLimitBytes(listener.getPerConnectionBufferLimitBytes().getValue());
-          clusters.forEach(b::cluster);
+              .bufferLimitBytes(listener.getPerConnectionBufferLimitBytes().getValue())
+              .resources(clusters, endpoints);
           TestEnvoy previous;
           synchronized (current) {
             previous = current[0];

@@ -136,6 +136,13 @@ public final class TestEnvoy implements AutoCloseable {
       return this;
     }
 
+    /** Clusters (CDS) and the load assignments of the EDS ones, as a control plane serves them. */
+    public Builder resources(Iterable<Cluster> cds, Iterable<ClusterLoadAssignment> eds) {
+      cds.forEach(this::cluster);
+      eds.forEach(this::endpoints);
+      return this;
+    }
+
     public Builder bufferLimitBytes(int limit) {
       this.bufferLimitBytes = limit;
       return this;
@@ -377,7 +384,12 @@ public final class TestEnvoy implements AutoCloseable {
         ? 1 : (int) retry.getHostSelectionRetryMaxAttempts();
     Duration routeTimeout = action.hasTimeout() ? toDuration(action.getTimeout()) : Duration.ofSeconds(15);
     long deadline = routeTimeout.isZero() ? Long.MAX_VALUE : System.nanoTime() + routeTimeout.toNanos();
+    // Both per-try timeouts bound the wait for response headers here (see the class comment).
     Duration perTry = retry != null && retry.hasPerTryTimeout() ? toDuration(retry.getPerTryTimeout()) : null;
+    if (retry != null && retry.hasPerTryIdleTimeout()) {
+      Duration idle = toDuration(retry.getPerTryIdleTimeout());
+      perTry = perTry == null || idle.compareTo(perTry) < 0 ? idle : perTry;
+    }
     ExternalProcessor upstreamFilter = upstreamFilter(cluster);
     Set<String> triedHosts = new HashSet<>();
     Set<Integer> triedPriorities = new HashSet<>();
@@ -614,6 +626,12 @@ public final class TestEnvoy implements AutoCloseable {
     boolean tls = cluster.hasTransportSocket() || cluster.getTransportSocketMatchesCount() > 0;
     for (LocalityLbEndpoints locality : cla.getEndpointsList()) {
       for (LbEndpoint e : locality.getLbEndpointsList()) {
+        var status = e.getHealthStatus();
+        if (status == io.envoyproxy.envoy.config.core.v3.HealthStatus.DRAINING
+            || status == io.envoyproxy.envoy.config.core.v3.HealthStatus.UNHEALTHY
+            || status == io.envoyproxy.envoy.config.core.v3.HealthStatus.TIMEOUT) {
+          continue; // EDS-reported state: no new requests to such hosts
+        }
         var addr = e.getEndpoint().getAddress().getSocketAddress();
         int weight = e.hasLoadBalancingWeight() ? e.getLoadBalancingWeight().getValue() : 1;
         boolean hostTls = tls && !e.getMetadata().getFilterMetadataOrDefault("envoy.transport_socket_match",

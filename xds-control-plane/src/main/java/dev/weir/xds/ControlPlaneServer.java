@@ -42,26 +42,42 @@ import org.slf4j.LoggerFactory;
  */
 public final class ControlPlaneServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ControlPlaneServer.class);
-  /** All Envoys share one snapshot; node groups by Envoy cluster come with the xDS issue. */
-  static final String GROUP = "weir";
+  private static final Logger audit = LoggerFactory.getLogger("weir.audit");
+  /** Envoys are grouped by their node cluster (--service-cluster); every group gets the snapshot. */
+  static final String DEFAULT_GROUP = "default";
   static final JsonFormat.TypeRegistry TYPES = JsonFormat.TypeRegistry.newBuilder()
       .add(ExternalProcessor.getDescriptor()).add(UpstreamCodec.getDescriptor())
       .add(HttpProtocolOptions.getDescriptor()).add(UpstreamTlsContext.getDescriptor())
       .add(PreviousHostsPredicate.getDescriptor()).add(PreviousPrioritiesConfig.getDescriptor())
+      .add(io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.getDescriptor())
+      .add(io.envoyproxy.envoy.extensions.filters.http.router.v3.Router.getDescriptor())
+      .add(io.envoyproxy.envoy.extensions.access_loggers.stream.v3.StdoutAccessLog.getDescriptor())
       .build();
 
   private final Path configFile;
-  private final SimpleCache<String> cache = new SimpleCache<>(node -> GROUP);
+  private final SimpleCache<String> cache = new SimpleCache<>(ControlPlaneServer::group);
+  private final NackHoldingWatcher nackHolding = new NackHoldingWatcher(cache);
+  private final BackendOverrides overrides = new BackendOverrides();
   private final Server ads;
   private final HttpServer admin;
+  private final ConfigWatcher watcher;
   private final AtomicLong version = new AtomicLong();
+  private volatile GatewayConfig config;
   private volatile EnvoyResources.Resources current;
+  private volatile Snapshot snapshot;
+  private volatile String lastReload = "none yet";
 
   public ControlPlaneServer(Path configFile, GatewayConfig config, String bind, int adsPort, int adminPort)
       throws IOException {
+    this(configFile, config, bind, adsPort, adminPort, true);
+  }
+
+  /** @param watch reload when the config file changes */
+  public ControlPlaneServer(Path configFile, GatewayConfig config, String bind, int adsPort, int adminPort,
+      boolean watch) throws IOException {
     this.configFile = configFile;
-    publish(config);
-    V3DiscoveryServer discovery = new V3DiscoveryServer(new LoggingCallbacks(), cache);
+    publish(config, "start");
+    V3DiscoveryServer discovery = new V3DiscoveryServer(new Callbacks(), nackHolding);
     this.ads = NettyServerBuilder.forAddress(new InetSocketAddress(bind, adsPort))
         .addService(discovery.getAggregatedDiscoveryServiceImpl())
         .addService(discovery.getClusterDiscoveryServiceImpl())
@@ -79,26 +95,111 @@ public final class ControlPlaneServer implements AutoCloseable {
         send(ex, 405, "use POST\n");
         return;
       }
-      try {
-        publish(ConfigLoader.forControlPlane().load(configFile));
+      String refused = reload("admin " + ex.getRemoteAddress());
+      if (refused == null) {
         send(ex, 200, "reloaded: version " + version() + "\n");
-      } catch (ConfigException e) {
-        log.warn("reload refused; version {} stays: {}", version(), e.getMessage());
-        send(ex, 400, "refused; version " + version() + " stays\n" + e.getMessage() + "\n");
+      } else {
+        send(ex, 400, "refused; version " + version() + " stays\n" + refused + "\n");
       }
     });
+    admin.createContext("/status", ex -> send(ex, 200, "version " + version() + "\nlast reload: " + lastReload
+        + "\ngroups: " + cache.groups() + "\ndrained: " + overrides.drainedBackends()
+        + "\nweights: " + overrides.weights() + "\n"));
+    admin.createContext("/backends/", this::backendAction);
     admin.start();
+    this.watcher = watch ? new ConfigWatcher(configFile, () -> reload("file change")) : null;
   }
 
-  /** Builds and publishes a new snapshot; the version is a counter so Envoy always sees a change. */
-  public synchronized void publish(GatewayConfig config) {
-    EnvoyResources.Resources resources = EnvoyResources.build(config);
+  /** Re-reads the config file; returns null when published, else the refusal (version stays). */
+  public synchronized String reload(String cause) {
+    try {
+      publish(ConfigLoader.forControlPlane().load(configFile), cause);
+      return null;
+    } catch (ConfigException e) {
+      lastReload = "refused (" + cause + "): " + e.getMessage();
+      log.warn("config change refused ({}); version {} stays: {}", cause, version(), e.getMessage());
+      return e.getMessage();
+    }
+  }
+
+  /** POST /backends/{name}/drain | undrain | weight?value=N | unweight — audited. */
+  private void backendAction(HttpExchange ex) throws IOException {
+    String[] parts = ex.getRequestURI().getPath().split("/");
+    if (!"POST".equals(ex.getRequestMethod()) || parts.length != 4) {
+      send(ex, 405, "use POST /backends/{name}/drain|undrain|weight?value=N|unweight\n");
+      return;
+    }
+    String backend = parts[2];
+    String action = parts[3];
+    boolean known = config.getBackendsList().stream().anyMatch(b -> b.getName().equals(backend));
+    if (!known) {
+      send(ex, 404, "no backend named \"" + backend + "\"\n");
+      return;
+    }
+    String detail = "";
+    synchronized (this) {
+      switch (action) {
+        case "drain" -> overrides.drain(backend);
+        case "undrain" -> overrides.undrain(backend);
+        case "unweight" -> overrides.clearWeight(backend);
+        case "weight" -> {
+          String q = ex.getRequestURI().getQuery();
+          int weight;
+          try {
+            weight = Integer.parseInt(q == null ? "" : q.replaceFirst("^value=", ""));
+          } catch (NumberFormatException e) {
+            send(ex, 400, "weight needs ?value=N with N from 1 to 128\n");
+            return;
+          }
+          if (weight < 1 || weight > 128) {
+            send(ex, 400, "weight needs ?value=N with N from 1 to 128\n");
+            return;
+          }
+          overrides.setWeight(backend, weight);
+          detail = " weight=" + weight;
+        }
+        default -> {
+          send(ex, 404, "unknown action \"" + action + "\" (drain, undrain, weight, unweight)\n");
+          return;
+        }
+      }
+      publish(config, "admin " + action + " " + backend);
+    }
+    audit.info("admin action={} backend={}{} from={} version={}", action, backend, detail,
+        ex.getRemoteAddress().getAddress().getHostAddress(), version());
+    send(ex, 200, action + " " + backend + detail + ": version " + version() + "\n");
+  }
+
+  private static String group(io.envoyproxy.envoy.config.core.v3.Node node) {
+    return node.getCluster().isEmpty() ? DEFAULT_GROUP : node.getCluster();
+  }
+
+  /**
+   * Builds and publishes a new snapshot to every node group; the version is a counter, so each
+   * change is a new version Envoy must ACK or NACK. A NACKed snapshot is not rolled back by us:
+   * Envoy keeps running its last accepted resources, and the NACK is logged with Envoy's reason.
+   */
+  public synchronized void publish(GatewayConfig next, String cause) {
+    EnvoyResources.Resources resources = EnvoyResources.build(next, overrides);
     String v = Long.toString(version.incrementAndGet());
-    cache.setSnapshot(GROUP, Snapshot.create(resources.clusters(), List.of(), List.of(),
-        resources.routes(), List.of(), v));
+    Snapshot s = Snapshot.create(resources.clusters(), resources.endpoints(), resources.listeners(),
+        resources.routes(), List.of(), v);
+    config = next;
     current = resources;
-    log.info("published snapshot version {}: {} clusters, {} routes", v, resources.clusters().size(),
+    snapshot = s;
+    java.util.Set<String> groups = new java.util.HashSet<>(cache.groups());
+    groups.add(DEFAULT_GROUP);
+    for (String g : groups) {
+      cache.setSnapshot(g, s);
+    }
+    lastReload = "version " + v + " (" + cause + ")";
+    log.info("published version {} ({}): {} clusters, {} endpoints, {} routes", v, cause,
+        resources.clusters().size(), resources.endpointCount(),
         resources.routes().get(0).getVirtualHosts(0).getRoutesCount());
+  }
+
+  public BackendOverrides overrides() {
+    return overrides;
   }
 
   public String version() {
@@ -119,8 +220,12 @@ public final class ControlPlaneServer implements AutoCloseable {
 
   /** The resources as Envoy-style JSON, for the admin API and --print. */
   static String toJson(String version, EnvoyResources.Resources r) {
-    StringBuilder out = new StringBuilder("{\"version\":\"" + version + "\",\"clusters\":[");
+    StringBuilder out = new StringBuilder("{\"version\":\"" + version + "\",\"listeners\":[");
+    appendAll(out, r.listeners());
+    out.append("],\"clusters\":[");
     appendAll(out, r.clusters());
+    out.append("],\"endpoints\":[");
+    appendAll(out, r.endpoints());
     out.append("],\"routes\":[");
     appendAll(out, r.routes());
     return out.append("]}").toString();
@@ -145,10 +250,40 @@ public final class ControlPlaneServer implements AutoCloseable {
     }
   }
 
-  /** Logs stream lifecycle and every NACK (a request carrying error_detail) with Envoy's message. */
-  private static final class LoggingCallbacks implements DiscoveryServerCallbacks {
+  /**
+   * Gives a node group the current snapshot on its first request, and logs every NACK (a request
+   * carrying error_detail) with Envoy's message.
+   */
+  private final class Callbacks implements DiscoveryServerCallbacks {
+    @Override
+    public void onV3StreamResponse(long streamId, DiscoveryRequest request,
+        io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse response) {
+      nackHolding.sent(streamId, response);
+    }
+
+    @Override
+    public void onStreamClose(long streamId, String typeUrl) {
+      nackHolding.closed(streamId);
+    }
+
+    @Override
+    public void onStreamCloseWithError(long streamId, String typeUrl, Throwable error) {
+      nackHolding.closed(streamId);
+    }
+
     @Override
     public void onV3StreamRequest(long streamId, DiscoveryRequest request) {
+      nackHolding.received(streamId, request);
+      String g = group(request.getNode());
+      if (!request.getNode().equals(io.envoyproxy.envoy.config.core.v3.Node.getDefaultInstance())
+          && cache.getSnapshot(g) == null) {
+        synchronized (ControlPlaneServer.this) {
+          if (cache.getSnapshot(g) == null) {
+            cache.setSnapshot(g, snapshot);
+            log.info("node group {} joined (node {})", g, request.getNode().getId());
+          }
+        }
+      }
       if (request.hasErrorDetail()) {
         log.error("Envoy {} rejected {} version {} (stream {}): {}", request.getNode().getId(),
             request.getTypeUrl(), request.getVersionInfo(), streamId, request.getErrorDetail().getMessage());
@@ -166,6 +301,9 @@ public final class ControlPlaneServer implements AutoCloseable {
 
   @Override
   public void close() {
+    if (watcher != null) {
+      watcher.close();
+    }
     admin.stop(0);
     ads.shutdown();
     try {
@@ -182,15 +320,18 @@ public final class ControlPlaneServer implements AutoCloseable {
       Usage: java -jar xds-control-plane.jar --config FILE [options]
              java -jar xds-control-plane.jar --print --config FILE
 
-      Weir's xDS control plane: serves the gateway config's clusters (one per pool, with priority
-      failover and the upstream ext_proc filter) and routes to Envoy over ADS.
+      Weir's xDS control plane: serves the gateway config's listener, routes and clusters (one per
+      pool, with priority failover and the upstream ext_proc filter) to Envoy over ADS, and
+      reloads when the config file changes (a broken change is refused; the running one stays).
 
       Options:
         --config FILE     the gateway config (YAML); required
         --bind HOST       address for both ports (default 0.0.0.0)
         --ads-port N      ADS gRPC port (default: controlPlane.adsPort, else 18000)
-        --admin-port N    admin HTTP port: /healthz /version /resources, POST /reload
-                          (default: controlPlane.adminPort, else 18001)
+        --admin-port N    admin HTTP port (default: controlPlane.adminPort, else 18001):
+                            GET /healthz /version /status /resources, POST /reload,
+                            POST /backends/NAME/drain|undrain|unweight, POST /backends/NAME/weight?value=N
+        --no-watch        do not reload when the config file changes
         --print           print the Envoy resources the config produces, as JSON, and exit
         --help            show this text
       """;
@@ -205,6 +346,7 @@ public final class ControlPlaneServer implements AutoCloseable {
     Integer adsPort = null;
     Integer adminPort = null;
     boolean print = false;
+    boolean watch = true;
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       try {
@@ -218,6 +360,7 @@ public final class ControlPlaneServer implements AutoCloseable {
           case "--ads-port" -> adsPort = Integer.parseInt(args[++i]);
           case "--admin-port" -> adminPort = Integer.parseInt(args[++i]);
           case "--print" -> print = true;
+          case "--no-watch" -> watch = false;
           default -> {
             err.println("unknown option: " + a + "\n");
             err.print(USAGE);
@@ -250,7 +393,7 @@ public final class ControlPlaneServer implements AutoCloseable {
     try {
       server = new ControlPlaneServer(Path.of(config), loaded, bind,
           adsPort != null ? adsPort : loaded.getControlPlane().getAdsPort(),
-          adminPort != null ? adminPort : loaded.getControlPlane().getAdminPort());
+          adminPort != null ? adminPort : loaded.getControlPlane().getAdminPort(), watch);
     } catch (IOException e) {
       err.println("cannot start: " + e.getMessage());
       return 1;

@@ -11,7 +11,14 @@ import dev.weir.config.v1.GatewayConfig;
 import dev.weir.config.v1.Pool;
 import dev.weir.config.v1.PoolMember;
 import dev.weir.config.v1.Strategy;
+import io.envoyproxy.envoy.config.cluster.v3.CircuitBreakers;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.core.v3.AggregatedConfigSource;
+import io.envoyproxy.envoy.config.core.v3.ApiVersion;
+import io.envoyproxy.envoy.config.core.v3.ConfigSource;
+import io.envoyproxy.envoy.config.core.v3.HealthCheck;
+import io.envoyproxy.envoy.config.core.v3.HealthStatus;
+import io.envoyproxy.envoy.config.core.v3.RoutingPriority;
 import io.envoyproxy.envoy.config.cluster.v3.OutlierDetection;
 import io.envoyproxy.envoy.config.core.v3.Address;
 import io.envoyproxy.envoy.config.core.v3.GrpcService;
@@ -62,21 +69,50 @@ public final class EnvoyResources {
   public static final String PROTOCOL_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
   /** System CA bundle on Debian/Ubuntu and the official Envoy image. */
   static final String SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
-  static final int MAX_RETRIES = 5;
 
   private EnvoyResources() {}
 
-  /** Every resource of one config version. */
-  public record Resources(List<Cluster> clusters, List<RouteConfiguration> routes) {}
+  /**
+   * Every resource of one config version. {@code endpoints} holds the load assignments of the
+   * EDS clusters (pools whose backends are all IP addresses); the others carry theirs inline.
+   */
+  public record Resources(List<Cluster> clusters, List<ClusterLoadAssignment> endpoints,
+      List<RouteConfiguration> routes, List<io.envoyproxy.envoy.config.listener.v3.Listener> listeners) {
+    public int endpointCount() {
+      int n = 0;
+      for (Cluster c : clusters) {
+        for (LocalityLbEndpoints l : c.getLoadAssignment().getEndpointsList()) {
+          n += l.getLbEndpointsCount();
+        }
+      }
+      for (ClusterLoadAssignment cla : endpoints) {
+        for (LocalityLbEndpoints l : cla.getEndpointsList()) {
+          n += l.getLbEndpointsCount();
+        }
+      }
+      return n;
+    }
+  }
 
   public static Resources build(GatewayConfig config) {
+    return build(config, new BackendOverrides());
+  }
+
+  public static Resources build(GatewayConfig config, BackendOverrides overrides) {
     Map<String, Backend> backends = new HashMap<>();
     config.getBackendsList().forEach(b -> backends.put(b.getName(), b));
     List<Cluster> clusters = new ArrayList<>();
+    List<ClusterLoadAssignment> endpoints = new ArrayList<>();
     for (Pool pool : config.getPoolsList()) {
-      clusters.add(cluster(pool, backends));
+      ClusterLoadAssignment cla = loadAssignment(pool, backends, overrides);
+      Cluster cluster = cluster(pool, backends, cla);
+      clusters.add(cluster);
+      if (cluster.getType() == Cluster.DiscoveryType.EDS) {
+        endpoints.add(cla);
+      }
     }
-    return new Resources(clusters, List.of(routes(config)));
+    return new Resources(clusters, endpoints, List.of(routes(config)),
+        List.of(Listeners.listener(config.getControlPlane().getListenerPort())));
   }
 
   /** The ext_proc filter every pool cluster runs upstream, after Envoy chose the host. */
@@ -99,65 +135,108 @@ public final class EnvoyResources {
         .build();
   }
 
-  static Cluster cluster(Pool pool, Map<String, Backend> backends) {
+  static ClusterLoadAssignment loadAssignment(Pool pool, Map<String, Backend> backends,
+      BackendOverrides overrides) {
     // Members at the same priority form one level; Envoy sends traffic to the lowest healthy level.
     TreeMap<Integer, LocalityLbEndpoints.Builder> levels = new TreeMap<>();
-    boolean anyTls = false;
+    boolean poolChecksHealth = pool.getMembersList().stream()
+        .anyMatch(m -> backends.get(m.getBackend()).hasHealthCheck());
     for (PoolMember m : pool.getMembersList()) {
       Backend backend = backends.get(m.getBackend());
       URI url = URI.create(backend.getUrl());
       boolean tls = "https".equals(url.getScheme());
-      anyTls |= tls;
       int port = url.getPort() > 0 ? url.getPort() : tls ? 443 : 80;
-      LbEndpoint endpoint = LbEndpoint.newBuilder()
-          .setEndpoint(Endpoint.newBuilder()
-              .setAddress(Address.newBuilder().setSocketAddress(
-                  SocketAddress.newBuilder().setAddress(url.getHost()).setPortValue(port)))
-              .setHostname(url.getHost()))
-          .setLoadBalancingWeight(UInt32Value.of(Math.max(1, m.getWeight())))
+      Endpoint.Builder endpoint = Endpoint.newBuilder()
+          .setAddress(Address.newBuilder().setSocketAddress(
+              SocketAddress.newBuilder().setAddress(url.getHost()).setPortValue(port)))
+          .setHostname(url.getHost());
+      if (poolChecksHealth && !backend.hasHealthCheck()) {
+        endpoint.setHealthCheckConfig(Endpoint.HealthCheckConfig.newBuilder().setDisableActiveHealthCheck(true));
+      }
+      LbEndpoint.Builder lb = LbEndpoint.newBuilder()
+          .setEndpoint(endpoint)
+          .setLoadBalancingWeight(UInt32Value.of(Math.max(1, overrides.weight(backend.getName(), m.getWeight()))))
           .setMetadata(Metadata.newBuilder()
               .putFilterMetadata(Wire.METADATA_NAMESPACE, Struct.newBuilder()
                   .putFields(Wire.BACKEND_KEY, Value.newBuilder().setStringValue(backend.getName()).build())
                   .build())
               .putFilterMetadata("envoy.transport_socket_match", Struct.newBuilder()
                   .putFields("tls", Value.newBuilder().setStringValue(Boolean.toString(tls)).build())
-                  .build()))
-          .build();
+                  .build()));
+      if (overrides.drained(backend.getName())) {
+        // DRAINING hosts take no new requests; in-flight ones finish.
+        lb.setHealthStatus(HealthStatus.DRAINING);
+      }
       levels.computeIfAbsent(m.getPriority(), p -> LocalityLbEndpoints.newBuilder().setPriority(p))
-          .addLbEndpoints(endpoint);
+          .addLbEndpoints(lb);
     }
-    String name = Wire.poolCluster(pool.getName());
-    ClusterLoadAssignment.Builder cla = ClusterLoadAssignment.newBuilder().setClusterName(name);
+    ClusterLoadAssignment.Builder cla = ClusterLoadAssignment.newBuilder()
+        .setClusterName(Wire.poolCluster(pool.getName()));
     // Envoy requires priorities to be contiguous from 0: renumber the configured levels in order.
     int next = 0;
     for (LocalityLbEndpoints.Builder level : levels.values()) {
       cla.addEndpoints(level.setPriority(next++));
     }
-    HttpProtocolOptions protocol = HttpProtocolOptions.newBuilder()
+    return cla.build();
+  }
+
+  static Cluster cluster(Pool pool, Map<String, Backend> backends, ClusterLoadAssignment cla) {
+    boolean anyTls = false;
+    boolean allIpLiterals = true;
+    HealthCheck healthCheck = null;
+    for (PoolMember m : pool.getMembersList()) {
+      Backend backend = backends.get(m.getBackend());
+      URI url = URI.create(backend.getUrl());
+      anyTls |= "https".equals(url.getScheme());
+      allIpLiterals &= isIpLiteral(url.getHost());
+      if (backend.hasHealthCheck() && healthCheck == null) {
+        healthCheck = healthCheck(backend.getHealthCheck());
+      }
+    }
+    HttpProtocolOptions.Builder protocol = HttpProtocolOptions.newBuilder()
         .setExplicitHttpConfig(HttpProtocolOptions.ExplicitHttpConfig.newBuilder()
             .setHttpProtocolOptions(Http1ProtocolOptions.getDefaultInstance()))
         .addHttpFilters(HttpFilter.newBuilder().setName("envoy.filters.http.ext_proc")
             .setTypedConfig(Any.pack(upstreamExtProc())))
         .addHttpFilters(HttpFilter.newBuilder().setName("envoy.filters.http.upstream_codec")
-            .setTypedConfig(Any.pack(UpstreamCodec.getDefaultInstance())))
-        .build();
+            .setTypedConfig(Any.pack(UpstreamCodec.getDefaultInstance())));
+    var ejection = pool.getEjection();
+    var limits = pool.getCircuitBreakers();
+    CircuitBreakers.Thresholds.Builder thresholds = CircuitBreakers.Thresholds.newBuilder()
+        .setMaxConnections(UInt32Value.of(limits.getMaxConnections()))
+        .setMaxPendingRequests(UInt32Value.of(limits.getMaxPendingRequests()))
+        .setMaxRequests(UInt32Value.of(limits.getMaxRequests()))
+        .setMaxRetries(UInt32Value.of(limits.getMaxRetries()));
     Cluster.Builder cluster = Cluster.newBuilder()
-        .setName(name)
-        // Backends are DNS names (EDS only carries IP addresses); STRICT_DNS re-resolves them.
-        .setType(Cluster.DiscoveryType.STRICT_DNS)
-        .setDnsLookupFamily(Cluster.DnsLookupFamily.V4_PREFERRED)
-        .setConnectTimeout(Durations.fromSeconds(5))
+        .setName(cla.getClusterName())
+        .setConnectTimeout(Durations.fromSeconds(pool.getTimeouts().getConnectSeconds()))
         // Non-streamed answers are buffered for the router pass; allow large completions.
         .setPerConnectionBufferLimitBytes(UInt32Value.of(8 * 1024 * 1024))
         .setLbPolicy(lbPolicy(pool.getStrategy()))
-        .setLoadAssignment(cla)
-        .putTypedExtensionProtocolOptions(PROTOCOL_OPTIONS_KEY, Any.pack(protocol))
+        .setCircuitBreakers(CircuitBreakers.newBuilder()
+            .addThresholds(thresholds.clone().setPriority(RoutingPriority.DEFAULT))
+            .addThresholds(thresholds.clone().setPriority(RoutingPriority.HIGH)))
         .setOutlierDetection(OutlierDetection.newBuilder()
-            .setConsecutive5Xx(UInt32Value.of(5))
-            .setConsecutiveGatewayFailure(UInt32Value.of(3))
-            .setInterval(Durations.fromSeconds(10))
-            .setBaseEjectionTime(Durations.fromSeconds(30))
-            .setMaxEjectionPercent(UInt32Value.of(100)));
+            .setConsecutive5Xx(UInt32Value.of(ejection.getConsecutive5Xx()))
+            .setConsecutiveGatewayFailure(UInt32Value.of(ejection.getConsecutiveGatewayFailures()))
+            .setEnforcingConsecutiveGatewayFailure(UInt32Value.of(100))
+            .setInterval(Durations.fromSeconds(ejection.getIntervalSeconds()))
+            .setBaseEjectionTime(Durations.fromSeconds(ejection.getBaseEjectionSeconds()))
+            .setMaxEjectionPercent(UInt32Value.of(ejection.getMaxEjectionPercent())));
+    if (allIpLiterals) {
+      // IP endpoints can come over EDS: drain and re-weight then update endpoints only.
+      cluster.setType(Cluster.DiscoveryType.EDS)
+          .setEdsClusterConfig(Cluster.EdsClusterConfig.newBuilder().setEdsConfig(ConfigSource.newBuilder()
+              .setResourceApiVersion(ApiVersion.V3).setAds(AggregatedConfigSource.getDefaultInstance())));
+    } else {
+      // EDS carries only IP addresses; STRICT_DNS resolves (and re-resolves) backend host names.
+      cluster.setType(Cluster.DiscoveryType.STRICT_DNS)
+          .setDnsLookupFamily(Cluster.DnsLookupFamily.V4_PREFERRED)
+          .setLoadAssignment(cla);
+    }
+    if (healthCheck != null) {
+      cluster.addHealthChecks(healthCheck);
+    }
     if (anyTls) {
       UpstreamTlsContext tls = UpstreamTlsContext.newBuilder()
           .setCommonTlsContext(CommonTlsContext.newBuilder()
@@ -170,13 +249,25 @@ public final class EnvoyResources {
           .setTransportSocket(TransportSocket.newBuilder().setName("envoy.transport_sockets.tls")
               .setTypedConfig(Any.pack(tls))));
       // SNI and certificate SAN check per endpoint hostname: one cluster may hold several hosts.
-      protocol = protocol.toBuilder()
-          .setUpstreamHttpProtocolOptions(io.envoyproxy.envoy.config.core.v3.UpstreamHttpProtocolOptions.newBuilder()
-              .setAutoSni(true).setAutoSanValidation(true))
-          .build();
-      cluster.putTypedExtensionProtocolOptions(PROTOCOL_OPTIONS_KEY, Any.pack(protocol));
+      protocol.setUpstreamHttpProtocolOptions(io.envoyproxy.envoy.config.core.v3.UpstreamHttpProtocolOptions.newBuilder()
+          .setAutoSni(true).setAutoSanValidation(true));
     }
+    cluster.putTypedExtensionProtocolOptions(PROTOCOL_OPTIONS_KEY, Any.pack(protocol.build()));
     return cluster.build();
+  }
+
+  private static HealthCheck healthCheck(dev.weir.config.v1.HealthCheck h) {
+    return HealthCheck.newBuilder()
+        .setTimeout(Durations.fromSeconds(h.getTimeoutSeconds()))
+        .setInterval(Durations.fromSeconds(h.getIntervalSeconds()))
+        .setUnhealthyThreshold(UInt32Value.of(h.getUnhealthyThreshold()))
+        .setHealthyThreshold(UInt32Value.of(h.getHealthyThreshold()))
+        .setHttpHealthCheck(HealthCheck.HttpHealthCheck.newBuilder().setPath(h.getPath()))
+        .build();
+  }
+
+  static boolean isIpLiteral(String host) {
+    return host.matches("\\d{1,3}(\\.\\d{1,3}){3}") || host.startsWith("[") || host.contains(":");
   }
 
   private static Cluster.LbPolicy lbPolicy(Strategy strategy) {
@@ -193,8 +284,9 @@ public final class EnvoyResources {
       RouteAction.Builder action = RouteAction.newBuilder()
           .setCluster(Wire.poolCluster(pool.getName()))
           .setAutoHostRewrite(com.google.protobuf.BoolValue.of(true))
-          // LLM answers stream for minutes; the per-try timeout bounds a silent backend instead.
-          .setTimeout(Durations.fromSeconds(600))
+          // LLM answers stream for minutes: the overall timeout is long, and the per-try
+          // timeouts (in the retry policy) catch a backend that goes silent.
+          .setTimeout(Durations.fromSeconds(pool.getTimeouts().getRequestSeconds()))
           .setRetryPolicy(retryPolicy(pool));
       if (pool.getStrategy() == Strategy.SESSION) {
         action.addHashPolicy(RouteAction.HashPolicy.newBuilder()
@@ -219,12 +311,14 @@ public final class EnvoyResources {
   }
 
   static RetryPolicy retryPolicy(Pool pool) {
-    int retries = Math.min(MAX_RETRIES, Math.max(1, pool.getMembersCount() - 1));
     return RetryPolicy.newBuilder()
         .setRetryOn("connect-failure,reset,retriable-status-codes")
         .addAllRetriableStatusCodes(List.of(429, 500, 502, 503, 504))
-        .setNumRetries(UInt32Value.of(retries))
-        .setPerTryTimeout(Durations.fromSeconds(120))
+        .setNumRetries(UInt32Value.of(pool.getRetries().getMaxRetries()))
+        // Until the backend starts answering; stops counting once a response streams.
+        .setPerTryTimeout(Durations.fromSeconds(pool.getTimeouts().getTryHeadersSeconds()))
+        // No bytes moving for this long, before or during a stream, abandons the attempt.
+        .setPerTryIdleTimeout(Durations.fromSeconds(pool.getTimeouts().getTryIdleSeconds()))
         .addRetryHostPredicate(RetryPolicy.RetryHostPredicate.newBuilder()
             .setName("envoy.retry_host_predicates.previous_hosts")
             .setTypedConfig(Any.pack(PreviousHostsPredicate.getDefaultInstance())))
@@ -235,7 +329,7 @@ public final class EnvoyResources {
         .setRateLimitedRetryBackOff(RetryPolicy.RateLimitedRetryBackOff.newBuilder()
             .addResetHeaders(RetryPolicy.ResetHeader.newBuilder().setName("retry-after")
                 .setFormat(RetryPolicy.ResetHeaderFormat.SECONDS))
-            .setMaxInterval(Durations.fromSeconds(2)))
+            .setMaxInterval(Durations.fromSeconds(pool.getRetries().getMaxRetryAfterSeconds())))
         .build();
   }
 }

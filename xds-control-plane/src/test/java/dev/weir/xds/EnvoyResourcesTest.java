@@ -1,6 +1,7 @@
 package dev.weir.xds;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.util.Durations;
@@ -107,10 +108,96 @@ class EnvoyResourcesTest {
   }
 
   @Test
+  void poolsOfIpEndpointsComeOverEdsAndDnsPoolsResolveThemselves() {
+    assertEquals(Cluster.DiscoveryType.EDS, cluster("llama").getType());
+    assertTrue(cluster("llama").getEdsClusterConfig().getEdsConfig().hasAds());
+    assertFalse(cluster("llama").hasLoadAssignment());
+    assertEquals(List.of(Wire.poolCluster("llama")),
+        resources.endpoints().stream().map(e -> e.getClusterName()).toList());
+    assertEquals("local-vllm", resources.endpoints().get(0).getEndpoints(0).getLbEndpoints(0).getMetadata()
+        .getFilterMetadataOrThrow(Wire.METADATA_NAMESPACE).getFieldsOrThrow(Wire.BACKEND_KEY).getStringValue());
+    assertEquals(Cluster.DiscoveryType.STRICT_DNS, cluster("gpt-4o").getType());
+  }
+
+  @Test
+  void poolSettingsBecomeCircuitBreakersEjectionTimeoutsAndHealthChecks() throws Exception {
+    GatewayConfig tuned = new ConfigLoader(name -> "k", true).parse("""
+        backends:
+          - name: a
+            provider: openai-compatible
+            url: http://10.0.0.1:8000
+            healthCheck: { path: /health, intervalSeconds: 5 }
+          - { name: b, provider: openai-compatible, url: http://10.0.0.2:8000 }
+        pools:
+          - name: p
+            strategy: session
+            sessionHeader: x-conversation-id
+            members: [ { backend: a, weight: 3 }, { backend: b, priority: 1 } ]
+            timeouts: { requestSeconds: 900, tryHeadersSeconds: 60, tryIdleSeconds: 30, connectSeconds: 2 }
+            ejection: { consecutive5xx: 2, baseEjectionSeconds: 15, maxEjectionPercent: 50 }
+            circuitBreakers: { maxConnections: 10, maxPendingRequests: 20, maxRequests: 30, maxRetries: 4 }
+            retries: { maxRetries: 3, maxRetryAfterSeconds: 7 }
+        models: [ { name: m, pool: p } ]
+        """, "t", null);
+    EnvoyResources.Resources r = EnvoyResources.build(tuned);
+    Cluster c = r.clusters().get(0);
+    assertEquals(Cluster.LbPolicy.RING_HASH, c.getLbPolicy());
+    assertEquals(2, Durations.toSeconds(c.getConnectTimeout()));
+    var t = c.getCircuitBreakers().getThresholds(0);
+    assertEquals(List.of(10, 20, 30, 4), List.of(t.getMaxConnections().getValue(), t.getMaxPendingRequests().getValue(),
+        t.getMaxRequests().getValue(), t.getMaxRetries().getValue()));
+    assertEquals(2, c.getOutlierDetection().getConsecutive5Xx().getValue());
+    assertEquals(3, c.getOutlierDetection().getConsecutiveGatewayFailure().getValue());
+    assertEquals(15, Durations.toSeconds(c.getOutlierDetection().getBaseEjectionTime()));
+    assertEquals(50, c.getOutlierDetection().getMaxEjectionPercent().getValue());
+    assertEquals("/health", c.getHealthChecks(0).getHttpHealthCheck().getPath());
+    assertEquals(5, Durations.toSeconds(c.getHealthChecks(0).getInterval()));
+    var levels = r.endpoints().get(0).getEndpointsList();
+    assertEquals(3, levels.get(0).getLbEndpoints(0).getLoadBalancingWeight().getValue());
+    assertFalse(levels.get(0).getLbEndpoints(0).getEndpoint().getHealthCheckConfig().getDisableActiveHealthCheck());
+    assertTrue(levels.get(1).getLbEndpoints(0).getEndpoint().getHealthCheckConfig().getDisableActiveHealthCheck(),
+        "a backend without a healthCheck is not probed");
+    Route route = r.routes().get(0).getVirtualHosts(0).getRoutes(0);
+    assertEquals("x-conversation-id", route.getRoute().getHashPolicy(0).getHeader().getHeaderName());
+    assertEquals(900, Durations.toSeconds(route.getRoute().getTimeout()));
+    RetryPolicy retry = route.getRoute().getRetryPolicy();
+    assertEquals(60, Durations.toSeconds(retry.getPerTryTimeout()));
+    assertEquals(30, Durations.toSeconds(retry.getPerTryIdleTimeout()));
+    assertEquals(3, retry.getNumRetries().getValue());
+    assertEquals(7, Durations.toSeconds(retry.getRateLimitedRetryBackOff().getMaxInterval()));
+  }
+
+  @Test
+  void drainedBackendIsDrainingAndReweightedBackendCarriesTheNewWeight() {
+    BackendOverrides o = new BackendOverrides();
+    o.drain("aoai-eastus");
+    o.setWeight("openai", 9);
+    EnvoyResources.Resources r = EnvoyResources.build(config, o);
+    var levels = r.clusters().get(0).getLoadAssignment().getEndpointsList();
+    assertEquals(io.envoyproxy.envoy.config.core.v3.HealthStatus.DRAINING, levels.get(0).getLbEndpoints(0).getHealthStatus());
+    assertEquals(9, levels.get(1).getLbEndpoints(0).getLoadBalancingWeight().getValue());
+  }
+
+  @Test
+  void ldsListenerIsTheBootstrapsStaticListener() throws Exception {
+    var bootstrap = EnvoyYaml.bootstrap(Path.of("..", "envoy", "envoy.yaml"));
+    assertEquals(bootstrap.getStaticResources().getListeners(0), resources.listeners().get(0));
+    var lds = EnvoyYaml.bootstrap(Path.of("..", "envoy", "envoy-lds.yaml"));
+    assertTrue(lds.getDynamicResources().getLdsConfig().hasAds());
+    assertEquals(0, lds.getStaticResources().getListenersCount());
+  }
+
+  @Test
   void everyResourceSurvivesAStrictRoundTripThroughEnvoyJson() throws Exception {
     for (Cluster c : resources.clusters()) {
       assertEquals(c, EnvoyYaml.parse(EnvoyYaml.print(c), Cluster.newBuilder()).build());
     }
+    for (var e : resources.endpoints()) {
+      assertEquals(e, EnvoyYaml.parse(EnvoyYaml.print(e),
+          io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment.newBuilder()).build());
+    }
+    var l = resources.listeners().get(0);
+    assertEquals(l, EnvoyYaml.parse(EnvoyYaml.print(l), io.envoyproxy.envoy.config.listener.v3.Listener.newBuilder()).build());
     RouteConfiguration rc = resources.routes().get(0);
     assertEquals(rc, EnvoyYaml.parse(EnvoyYaml.print(rc), RouteConfiguration.newBuilder()).build());
   }
