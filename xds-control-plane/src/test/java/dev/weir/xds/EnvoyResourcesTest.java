@@ -210,4 +210,22 @@ class EnvoyResourcesTest {
     var levels = EnvoyResources.build(gaps).clusters().get(0).getLoadAssignment().getEndpointsList();
     assertEquals(List.of(0, 1), levels.stream().map(l -> l.getPriority()).toList());
   }
+
+  @Test
+  void failoverExampleHasPtuPayAsYouGoAndSecondRegionAsThreePriorityLevels() throws Exception {
+    GatewayConfig failover = ConfigLoader.forControlPlane().load(Path.of("..", "examples", "failover.yaml"));
+    EnvoyResources.Resources r = EnvoyResources.build(failover);
+    var levels = r.clusters().get(0).getLoadAssignment().getEndpointsList();
+    assertEquals(3, levels.size());
+    List<String> order = levels.stream().map(l -> l.getLbEndpoints(0).getMetadata()
+        .getFilterMetadataOrThrow(Wire.METADATA_NAMESPACE).getFieldsOrThrow(Wire.BACKEND_KEY).getStringValue()).toList();
+    assertEquals(List.of("aoai-eastus-ptu", "aoai-eastus-paygo", "aoai-westeurope"), order);
+    assertEquals(List.of(0, 1, 2), levels.stream().map(l -> l.getPriority()).toList());
+    RetryPolicy retry = r.routes().get(0).getVirtualHosts(0).getRoutes(0).getRoute().getRetryPolicy();
+    assertEquals(2, retry.getNumRetries().getValue(), "enough retries to reach the last level");
+    assertEquals("envoy.retry_priorities.previous_priorities", retry.getRetryPriority().getName());
+    assertTrue(retry.getRetriableStatusCodesList().containsAll(List.of(429, 503)));
+    assertEquals(1, Durations.toSeconds(retry.getRateLimitedRetryBackOff().getMaxInterval()));
+    assertEquals(3, r.clusters().get(0).getOutlierDetection().getConsecutiveGatewayFailure().getValue());
+  }
 }

@@ -1,0 +1,115 @@
+package dev.weir.extproc;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.weir.config.ConfigLoader;
+import dev.weir.config.v1.Backend;
+import dev.weir.config.v1.GatewayConfig;
+import dev.weir.testkit.ExchangeRequest;
+import dev.weir.testkit.ExchangeResponse;
+import dev.weir.testkit.ScriptedUpstream;
+import dev.weir.testkit.TestEnvoy;
+import dev.weir.xds.EnvoyResources;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * README's failover example, run: PTU first, pay-as-you-go overflow, second region last, with the
+ * retry policy and priorities xds-control-plane builds for it, through the Envoy test-kit.
+ */
+class FailoverExampleTest {
+  private static final Path EXAMPLE = Path.of("..", "examples", "failover.yaml");
+  private static final Map<String, String> ENV = Map.of("AOAI_EASTUS_PTU_KEY", "ptu-key",
+      "AOAI_EASTUS_PAYGO_KEY", "paygo-key", "AOAI_WESTEUROPE_KEY", "weu-key");
+  private static final ExchangeRequest CHAT = ExchangeRequest.post("/v1/chat/completions",
+      "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+      "authorization", "Bearer sk-weir-app-demo");
+
+  ScriptedUpstream ptu;
+  ScriptedUpstream paygo;
+  ScriptedUpstream weu;
+  ExtProcServer server;
+  TestEnvoy envoy;
+
+  @BeforeEach
+  void start() throws Exception {
+    ptu = new ScriptedUpstream("ptu");
+    paygo = new ScriptedUpstream("paygo");
+    weu = new ScriptedUpstream("westeurope");
+    GatewayConfig.Builder b = new ConfigLoader(ENV::get, true).load(EXAMPLE).toBuilder();
+    Map<String, ScriptedUpstream> byName = Map.of("aoai-eastus-ptu", ptu, "aoai-eastus-paygo", paygo,
+        "aoai-westeurope", weu);
+    for (Backend.Builder backend : b.getBackendsBuilderList()) {
+      backend.setUrl(byName.get(backend.getName()).url());
+    }
+    GatewayConfig config = b.build();
+    server = new ExtProcServer(config, ENV::get, "127.0.0.1", 0, 0);
+    EnvoyResources.Resources r = EnvoyResources.build(config);
+    envoy = TestEnvoy.builder().extProc("127.0.0.1", server.grpcPort())
+        .routerFilter(GatewayFixture.routerFilterFromBootstrap()).routes(r.routes().get(0))
+        .resources(r.clusters(), r.endpoints()).build();
+  }
+
+  @AfterEach
+  void stop() {
+    envoy.close();
+    server.close();
+    ptu.close();
+    paygo.close();
+    weu.close();
+  }
+
+  @Test
+  void readmeShowsTheFailoverExampleVerbatim() throws Exception {
+    assertTrue(Files.readString(Path.of("..", "README.md")).contains("```yaml\n" + Files.readString(EXAMPLE) + "```"));
+  }
+
+  @Test
+  void healthyPtuTakesEveryRequest() {
+    for (int i = 0; i < 5; i++) {
+      assertEquals("aoai-eastus-ptu", envoy.send(CHAT).header("x-weir-backend"));
+    }
+    assertEquals(5, ptu.received().size());
+    assertTrue(paygo.received().isEmpty() && weu.received().isEmpty());
+  }
+
+  @Test
+  void throttledPtuSpillsToPayAsYouGoAfterItsRetryAfter() {
+    ptu.enqueue(ScriptedUpstream.tooManyRequests(1));
+    long t0 = System.nanoTime();
+    ExchangeResponse r = envoy.send(CHAT);
+    long elapsedMillis = (System.nanoTime() - t0) / 1_000_000;
+    assertEquals(200, r.status(), r.trace().toString());
+    assertEquals("aoai-eastus-paygo", r.header("x-weir-backend"));
+    assertEquals("paygo-key", paygo.last().header("api-key"));
+    assertEquals("/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", paygo.last().path());
+    assertTrue(elapsedMillis >= 1000, "waited the backend's Retry-After (1 s), took " + elapsedMillis + " ms");
+  }
+
+  @Test
+  void whenPtuAndPayAsYouGoBothFailTheSecondRegionServes() {
+    ptu.enqueue(ScriptedUpstream.status(503));
+    paygo.enqueue(ScriptedUpstream.tooManyRequests(0));
+    ExchangeResponse r = envoy.send(CHAT);
+    assertEquals(200, r.status(), r.trace().toString());
+    assertEquals("aoai-westeurope", r.header("x-weir-backend"));
+    assertEquals("weu-key", weu.last().header("api-key"));
+    assertEquals(1, ptu.received().size());
+    assertEquals(1, paygo.received().size());
+  }
+
+  @Test
+  void whenEveryLevelFailsTheClientGetsTheLastAnswer() {
+    ptu.enqueue(ScriptedUpstream.status(503));
+    paygo.enqueue(ScriptedUpstream.status(503));
+    weu.enqueue(ScriptedUpstream.tooManyRequests(30));
+    ExchangeResponse r = envoy.send(CHAT);
+    assertEquals(429, r.status());
+    assertEquals("30", r.header("retry-after"), "the last backend's Retry-After reaches the client");
+  }
+}
