@@ -44,6 +44,8 @@ public final class ExtProcServer implements AutoCloseable {
         .maxInboundMessageSize(config.getExtProc().getMaxRequestBytes() + MESSAGE_OVERHEAD_BYTES)
         .permitKeepAliveTime(10, TimeUnit.SECONDS)
         .permitKeepAliveWithoutCalls(true)
+        // Exchanges may wait on Redis; on virtual threads a wait parks no platform thread.
+        .executor(java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor())
         .build()
         .start();
     this.admin = new AdminServer(bindHost, adminPort, () -> !draining && !grpc.isShutdown(),
@@ -82,6 +84,7 @@ public final class ExtProcServer implements AutoCloseable {
       Thread.currentThread().interrupt();
     }
     admin.close();
+    runtime.close();
   }
 
   public static void main(String[] args) {

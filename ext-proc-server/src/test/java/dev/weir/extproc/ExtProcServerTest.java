@@ -88,8 +88,13 @@ class ExtProcServerTest {
       gw.envoy.send(dev.weir.testkit.ExchangeRequest.post("/v1/chat/completions",
           "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
           "authorization", "Bearer " + GatewayFixture.FINANCE_KEY));
-      String metrics = http.send(HttpRequest.newBuilder(URI.create(admin + "/metrics")).build(),
-          HttpResponse.BodyHandlers.ofString()).body();
+      // Recorded when the ext_proc stream ends, a moment after the client has its answer.
+      String metrics = "";
+      for (int i = 0; i < 100 && !metrics.contains("outcome=\"served\""); i++) {
+        Thread.sleep(20);
+        metrics = http.send(HttpRequest.newBuilder(URI.create(admin + "/metrics")).build(),
+            HttpResponse.BodyHandlers.ofString()).body();
+      }
       assertTrue(metrics.contains("weir_exchanges_total{"), metrics);
       assertTrue(metrics.contains("outcome=\"served\""), metrics);
       assertTrue(metrics.contains("gen_ai_server_request_duration_seconds"), metrics);

@@ -144,6 +144,17 @@ public final class ConfigLoader {
     if (ep.getAdminPort() == 0) ep.setAdminPort(DEFAULT_EXT_PROC_ADMIN_PORT);
     if (ep.getMaxRequestBytes() == 0) ep.setMaxRequestBytes(DEFAULT_MAX_REQUEST_BYTES);
     if (ep.getDrainSeconds() == 0) ep.setDrainSeconds(DEFAULT_DRAIN_SECONDS);
+    var tokens = out.getTokensBuilder();
+    if (tokens.getDefaultCompletionReservation() == 0) tokens.setDefaultCompletionReservation(1024);
+    if (tokens.getMaxCompletionReservation() == 0) tokens.setMaxCompletionReservation(8192);
+    if (tokens.getImageTokens() == 0) tokens.setImageTokens(765);
+    if (out.hasRedis() && out.getRedis().getTimeoutMillis() == 0) out.getRedisBuilder().setTimeoutMillis(200);
+    for (var limit : out.getLimitsBuilderList()) {
+      if (limit.getKey().isEmpty()) limit.setKey("consumer");
+      if (limit.getOnStoreFailure() == dev.weir.config.v1.FailureMode.FAILURE_MODE_UNSPECIFIED) {
+        limit.setOnStoreFailure(dev.weir.config.v1.FailureMode.CLOSED);
+      }
+    }
     ControlPlaneSettings.Builder cp = out.getControlPlaneBuilder();
     if (cp.getAdsPort() == 0) cp.setAdsPort(DEFAULT_ADS_PORT);
     if (cp.getAdminPort() == 0) cp.setAdminPort(DEFAULT_CONTROL_PLANE_ADMIN_PORT);
@@ -228,10 +239,82 @@ public final class ConfigLoader {
           }
         }
       }
+      checkLimits(config, consumers);
       checkPort("extProc.grpcPort", config.getExtProc().getGrpcPort());
       checkPort("extProc.adminPort", config.getExtProc().getAdminPort());
       checkPort("controlPlane.adsPort", config.getControlPlane().getAdsPort());
       checkPort("controlPlane.adminPort", config.getControlPlane().getAdminPort());
+    }
+
+    private void checkLimits(GatewayConfig config, Set<String> consumerNames) {
+      Set<String> names = new HashSet<>();
+      boolean budgets = false;
+      for (int i = 0; i < config.getLimitsCount(); i++) {
+        var limit = config.getLimits(i);
+        String path = "limits[" + i + "]";
+        if (name(path, limit.getName(), "limit") && !names.add(limit.getName())) {
+          add(path + ".name", "duplicate limit name \"" + limit.getName() + "\"");
+        }
+        String key = limit.getKey();
+        if (!(key.equals("consumer") || key.equals("client-ip")
+            || key.matches("header:[A-Za-z0-9-]+") || key.matches("jwt:[A-Za-z0-9_.:/-]+"))) {
+          add(path + ".key", "must be consumer, client-ip, header:<name> or jwt:<claim>, found \"" + key + "\"");
+        }
+        if (limit.getTokensPerMinute() == 0 && limit.getRequestsPerMinute() == 0 && !limit.hasQuota()
+            && !limit.hasBudget()) {
+          add(path, "sets nothing to limit: give tokensPerMinute, requestsPerMinute, quota or budget");
+        }
+        if (limit.hasQuota()) {
+          if (limit.getQuota().getTokens() == 0) add(path + ".quota.tokens", "is required");
+          checkPeriod(path + ".quota", limit.getQuota().getPeriod(), limit.getQuota().getTimeZone());
+        }
+        if (limit.hasBudget()) {
+          budgets = true;
+          if (!(limit.getBudget().getUsd() > 0)) add(path + ".budget.usd", "must be more than 0");
+          checkPeriod(path + ".budget", limit.getBudget().getPeriod(), limit.getBudget().getTimeZone());
+        }
+      }
+      for (int i = 0; i < config.getConsumersCount(); i++) {
+        var c = config.getConsumers(i);
+        for (int l = 0; l < c.getLimitsCount(); l++) {
+          if (!names.contains(c.getLimits(l))) {
+            add("consumers[" + i + "].limits[" + l + "]", "no limit named \"" + c.getLimits(l) + "\"");
+          }
+        }
+      }
+      if (budgets) {
+        for (int i = 0; i < config.getModelsCount(); i++) {
+          if (!config.getModels(i).hasPrice()) {
+            add("models[" + i + "].price", "is required when a limit has a budget (model \""
+                + config.getModels(i).getName() + "\" has no price)");
+          }
+        }
+      }
+      for (int i = 0; i < config.getModelsCount(); i++) {
+        String enc = config.getModels(i).getEncoding();
+        if (!enc.isEmpty() && !List.of("o200k_base", "cl100k_base", "p50k_base", "r50k_base", "p50k_edit").contains(enc)) {
+          add("models[" + i + "].encoding", "unknown encoding \"" + enc + "\" (o200k_base, cl100k_base, p50k_base, r50k_base)");
+        }
+      }
+      if (config.hasRedis()) {
+        String uri = config.getRedis().getUri();
+        if (!(uri.startsWith("redis://") || uri.startsWith("rediss://") || uri.startsWith("redis-sentinel://"))) {
+          add("redis.uri", "must start with redis://, rediss:// or redis-sentinel://");
+        }
+      }
+    }
+
+    private void checkPeriod(String path, dev.weir.config.v1.Period period, String zone) {
+      if (period == dev.weir.config.v1.Period.PERIOD_UNSPECIFIED) {
+        add(path + ".period", "is required (hour, day, week, month or year)");
+      }
+      if (!zone.isEmpty()) {
+        try {
+          java.time.ZoneId.of(zone);
+        } catch (java.time.DateTimeException e) {
+          add(path + ".timeZone", "unknown time zone \"" + zone + "\" (use an IANA name such as Europe/Paris)");
+        }
+      }
     }
 
     private void checkBackend(String path, Backend b) {

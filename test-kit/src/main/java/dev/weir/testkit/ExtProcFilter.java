@@ -80,6 +80,8 @@ final class ExtProcFilter {
   private boolean sentRequestAttributes;
   private boolean sentResponseAttributes;
   private ProcessingMode mode;
+  private io.envoyproxy.envoy.config.core.v3.Metadata forwarded =
+      io.envoyproxy.envoy.config.core.v3.Metadata.getDefaultInstance();
   private boolean requestBodyReplaced;
   private boolean responseBodyReplaced;
 
@@ -94,6 +96,18 @@ final class ExtProcFilter {
     this.trace = trace;
     this.stats = stats;
     this.mode = config.getProcessingMode();
+  }
+
+  /** Dynamic metadata of the stream; only the forwarding namespaces reach the server. */
+  void setDynamicMetadata(io.envoyproxy.envoy.config.core.v3.Metadata metadata) {
+    var b = io.envoyproxy.envoy.config.core.v3.Metadata.newBuilder();
+    for (String ns : config.getMetadataOptions().getForwardingNamespaces().getUntypedList()) {
+      Struct s = metadata.getFilterMetadataMap().get(ns);
+      if (s != null) {
+        b.putFilterMetadata(ns, s);
+      }
+    }
+    forwarded = b.build();
   }
 
   void setResponseAttributes(Map<String, Struct> attributes) {
@@ -222,6 +236,9 @@ final class ExtProcFilter {
 
   /** Sends and waits; returns the matching ProcessingResponse or an Outcome that ends the phase. */
   private Object send(ProcessingRequest req, ProcessingResponse.ResponseCase expected) {
+    if (forwarded.getFilterMetadataCount() > 0) {
+      req = req.toBuilder().setMetadataContext(forwarded).build();
+    }
     if (stream == null) {
       stream = new ExtProcStream(channel, initialMetadata());
     }

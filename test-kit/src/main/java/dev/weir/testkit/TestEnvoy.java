@@ -208,6 +208,9 @@ public final class TestEnvoy implements AutoCloseable {
     byte[] body = request.body();
     ExtProcFilter router = routerFilter == null ? null : new ExtProcFilter("router", routerFilter, channel,
         attributes(routerFilter.getRequestAttributesList(), headers, null, null), Map.of(), trace::add, stats);
+    if (router != null) {
+      router.setDynamicMetadata(request.dynamicMetadata());
+    }
     boolean aborted = false;
     try {
       // The HCM picks the route before the first decoder filter runs.

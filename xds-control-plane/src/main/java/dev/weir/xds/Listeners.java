@@ -50,7 +50,11 @@ public final class Listeners {
             .setResponseBodyMode(ProcessingMode.BodySendMode.BUFFERED)
             .setRequestTrailerMode(ProcessingMode.HeaderSendMode.SKIP)
             .setResponseTrailerMode(ProcessingMode.HeaderSendMode.SKIP))
+        .addRequestAttributes("source.address")
         .addResponseAttributes(Wire.BACKEND_ATTRIBUTE)
+        .setMetadataOptions(io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.MetadataOptions.newBuilder()
+            .setForwardingNamespaces(io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.MetadataOptions
+                .MetadataNamespaces.newBuilder().addUntyped("envoy.filters.http.jwt_authn")))
         .build();
   }
 

@@ -68,6 +68,8 @@ class EnvoyBootstrapTest {
     assertFalse(ep.getFailureModeAllow(), "fail closed: no unauthenticated request may pass");
     assertEquals(10, ep.getMessageTimeout().getSeconds());
     assertEquals(List.of(Wire.BACKEND_ATTRIBUTE), ep.getResponseAttributesList());
+    assertEquals(List.of("source.address"), ep.getRequestAttributesList());
+    assertEquals(List.of("envoy.filters.http.jwt_authn"), ep.getMetadataOptions().getForwardingNamespaces().getUntypedList());
     // The listener buffers up to the largest accepted request.
     assertTrue(b.getStaticResources().getListeners(0).getPerConnectionBufferLimitBytes().getValue()
         > dev.weir.config.ConfigLoader.DEFAULT_MAX_REQUEST_BYTES);

@@ -9,10 +9,16 @@ import java.util.List;
  * Incremental parser of a {@code text/event-stream} body, fed chunk by chunk as Envoy streams
  * them. Chunks never align with events: a line, or a UTF-8 character, may be split anywhere, and
  * lines may end in LF, CR or CRLF (the SSE spec allows all three; a CRLF may itself be split).
- * Returns the {@code data} of each completed event (multi-line data joined with '\n').
+ * Each completed event comes back with its exact bytes (so a stream can be passed on with events
+ * dropped but nothing re-encoded) and its {@code data} (multi-line data joined with '\n'; null
+ * for a block with no data, such as a comment).
  */
 public final class SseParser {
+  /** One event: its bytes as received, up to and including the blank line that ended it. */
+  public record Event(byte[] raw, String data) {}
+
   private final ByteArrayOutputStream line = new ByteArrayOutputStream(256);
+  private final ByteArrayOutputStream raw = new ByteArrayOutputStream(512);
   private final StringBuilder data = new StringBuilder();
   private boolean hasData;
   private boolean lastWasCr;
@@ -22,9 +28,10 @@ public final class SseParser {
     this.maxLineBytes = maxLineBytes;
   }
 
-  public List<String> feed(byte[] chunk) {
-    List<String> events = new ArrayList<>(2);
+  public List<Event> feed(byte[] chunk) {
+    List<Event> events = new ArrayList<>(2);
     for (byte b : chunk) {
+      raw.write(b);
       if (b == '\n' && lastWasCr) {
         lastWasCr = false; // second half of CRLF
         continue;
@@ -39,29 +46,29 @@ public final class SseParser {
     return events;
   }
 
-  /** Ends the stream: an event with data but no blank line after it still counts. */
-  public List<String> finish() {
-    List<String> events = new ArrayList<>(1);
+  /** Ends the stream: a last event without its blank line still counts, bytes included. */
+  public List<Event> finish() {
+    List<Event> events = new ArrayList<>(1);
     if (line.size() > 0) {
       endLine(events);
     }
-    if (hasData) {
-      events.add(data.toString());
+    if (hasData || raw.size() > 0) {
+      events.add(new Event(raw.toByteArray(), hasData ? data.toString() : null));
+      raw.reset();
       data.setLength(0);
       hasData = false;
     }
     return events;
   }
 
-  private void endLine(List<String> events) {
+  private void endLine(List<Event> events) {
     String text = line.toString(StandardCharsets.UTF_8);
     line.reset();
     if (text.isEmpty()) {
-      if (hasData) {
-        events.add(data.toString());
-        data.setLength(0);
-        hasData = false;
-      }
+      events.add(new Event(raw.toByteArray(), hasData ? data.toString() : null));
+      raw.reset();
+      data.setLength(0);
+      hasData = false;
       return;
     }
     if (text.startsWith(":")) {

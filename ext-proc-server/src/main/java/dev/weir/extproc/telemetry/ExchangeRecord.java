@@ -16,6 +16,9 @@ public final class ExchangeRecord {
   private Usage usage;
   private int streamEvents;
   private long durationNanos;
+  private long estimatedPromptTokens = -1;
+  private boolean usageCounted;
+  private long costMicros;
   private boolean aborted;
 
   public ExchangeRecord(long startNanos) {
@@ -31,6 +34,13 @@ public final class ExchangeRecord {
   public void outcome(String o) { outcome = o; }
   public void usage(Usage u) { usage = u; }
   public void streamEvent() { streamEvents++; }
+  public void estimatedPromptTokens(long t) { estimatedPromptTokens = t; }
+  public void usageCounted() { usageCounted = true; }
+  public void costMicros(long c) { costMicros = c; }
+  public long estimatedPromptTokens() { return estimatedPromptTokens; }
+  /** True when the backend reported no usage and the gateway counted the tokens itself. */
+  public boolean isUsageCounted() { return usageCounted; }
+  public long costMicros() { return costMicros; }
 
   public ExchangeRecord finish(boolean wasAborted) {
     durationNanos = System.nanoTime() - startNanos;

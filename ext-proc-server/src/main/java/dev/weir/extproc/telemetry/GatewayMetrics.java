@@ -21,6 +21,28 @@ public final class GatewayMetrics {
     this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   }
 
+  /** OpenTelemetry GenAI: gen_ai.client.token.usage, a histogram by gen_ai.token.type. */
+  private void tokens(ExchangeRecord r, String type, long count) {
+    io.micrometer.core.instrument.DistributionSummary.builder("gen_ai.client.token.usage")
+        .description("Tokens per request (OpenTelemetry GenAI semantic conventions)")
+        .tag("gen_ai.token.type", type)
+        .tag("gen_ai.operation.name", r.endpointName())
+        .tag("gen_ai.request.model", r.model())
+        .tag("weir.consumer", r.consumer())
+        .tag("weir.backend", r.backend())
+        .tag("weir.outcome", r.outcome())
+        .serviceLevelObjectives(16, 64, 256, 1024, 4096, 16384, 65536, 262144)
+        .register(registry).record(count);
+  }
+
+  /** Token totals by type, including reasoning and cached input, for rate() and budgets. */
+  private void counter(ExchangeRecord r, String type, long count) {
+    Counter.builder("weir.tokens").description("Tokens, by type (input, output, reasoning, cached_input)")
+        .tag("type", type).tag("consumer", r.consumer()).tag("model", r.model()).tag("backend", r.backend())
+        .tag("counted_by", r.isUsageCounted() ? "gateway" : "backend")
+        .register(registry).increment(count);
+  }
+
   public MeterRegistry registry() {
     return registry;
   }
@@ -29,7 +51,43 @@ public final class GatewayMetrics {
     return registry.scrape();
   }
 
+  /** Limiter decisions and store errors, by limit. */
+  public dev.weir.extproc.limits.Limiter.Observer limiterObserver() {
+    return new dev.weir.extproc.limits.Limiter.Observer() {
+      @Override
+      public void decision(String limit, String kind, String outcome) {
+        Counter.builder("weir.limiter.decisions").description("Limit checks, by limit, kind and outcome")
+            .tag("limit", limit).tag("kind", kind).tag("outcome", outcome).register(registry).increment();
+      }
+
+      @Override
+      public void storeError(String limit, boolean failedOpen) {
+        Counter.builder("weir.limiter.store.errors")
+            .description("Limit store (Redis) failures, by limit and what the limit did about it")
+            .tag("limit", limit).tag("mode", failedOpen ? "fail_open" : "fail_closed").register(registry).increment();
+      }
+    };
+  }
+
   public void record(ExchangeRecord r) {
+    if (r.usage() != null) {
+      var u = r.usage();
+      tokens(r, "input", u.promptTokens());
+      tokens(r, "output", u.completionTokens());
+      if (u.reasoningTokens() >= 0) {
+        counter(r, "reasoning", u.reasoningTokens());
+      }
+      if (u.cachedPromptTokens() >= 0) {
+        counter(r, "cached_input", u.cachedPromptTokens());
+      }
+      counter(r, "input", u.promptTokens());
+      counter(r, "output", u.completionTokens());
+    }
+    if (r.costMicros() > 0) {
+      Counter.builder("weir.cost.usd").description("Spend at the configured model prices, US dollars")
+          .tag("consumer", r.consumer()).tag("model", r.model()).tag("backend", r.backend())
+          .register(registry).increment(r.costMicros() / 1e6);
+    }
     Counter.builder("weir.exchanges")
         .description("Exchanges seen by the router pass, by outcome")
         .tag("endpoint", r.endpointName())

@@ -11,15 +11,19 @@ import org.junit.jupiter.api.Test;
 class SseParserTest {
   private static List<String> parseSplitAt(byte[] bytes, int... cuts) {
     SseParser p = new SseParser(1 << 20);
-    List<String> out = new ArrayList<>();
+    List<SseParser.Event> events = new ArrayList<>();
     int from = 0;
     for (int cut : cuts) {
-      out.addAll(p.feed(Arrays.copyOfRange(bytes, from, cut)));
+      events.addAll(p.feed(Arrays.copyOfRange(bytes, from, cut)));
       from = cut;
     }
-    out.addAll(p.feed(Arrays.copyOfRange(bytes, from, bytes.length)));
-    out.addAll(p.finish());
-    return out;
+    events.addAll(p.feed(Arrays.copyOfRange(bytes, from, bytes.length)));
+    events.addAll(p.finish());
+    // Concatenated, the events' bytes are the stream exactly.
+    java.io.ByteArrayOutputStream all = new java.io.ByteArrayOutputStream();
+    events.forEach(e -> all.writeBytes(e.raw()));
+    assertEquals(new String(bytes, StandardCharsets.UTF_8), all.toString(StandardCharsets.UTF_8));
+    return events.stream().map(SseParser.Event::data).filter(java.util.Objects::nonNull).toList();
   }
 
   @Test
