@@ -117,7 +117,7 @@ public final class ExchangeLatencyBenchmark {
     }
   }
 
-  private static TestEnvoy envoy(int port, ExternalProcessor routerFilter, EnvoyResources.Resources resources,
+  static TestEnvoy envoy(int port, ExternalProcessor routerFilter, EnvoyResources.Resources resources,
       RouteConfiguration routes) {
     TestEnvoy.Builder b = TestEnvoy.builder().extProc("127.0.0.1", port).routerFilter(routerFilter).routes(routes);
     b.resources(resources.clusters(), resources.endpoints());
@@ -134,7 +134,7 @@ public final class ExchangeLatencyBenchmark {
     return rc.build();
   }
 
-  private static ExternalProcessor routerFilter(Path bootstrap) throws Exception {
+  static ExternalProcessor routerFilter(Path bootstrap) throws Exception {
     Bootstrap b = EnvoyYaml.bootstrap(bootstrap);
     return b.getStaticResources().getListeners(0).getFilterChains(0).getFilters(0).getTypedConfig()
         .unpack(HttpConnectionManager.class).getHttpFilters(0).getTypedConfig().unpack(ExternalProcessor.class);
