@@ -35,21 +35,7 @@ class RedisOutageIT {
   void start() throws Exception {
     redis = new RedisServerProcess();
     upstream = new ScriptedUpstream("up");
-    gw = new Gateway("""
-        backends: [ { name: local, provider: openai-compatible, url: UPSTREAM } ]
-        pools: [ { name: p, members: [ { backend: local } ] } ]
-        models: [ { name: m, pool: p } ]
-        limits:
-          - { name: strict, tokensPerMinute: 1000000, onStoreFailure: closed }
-          - { name: lenient, tokensPerMinute: 1000000, onStoreFailure: open }
-          - { name: lenient-small, tokensPerMinute: 200, onStoreFailure: open }
-        consumers:
-          - { name: closed, keys: [ "%s" ], models: [ "*" ], limits: [ strict ] }
-          - { name: open, keys: [ "%s" ], models: [ "*" ], limits: [ lenient ] }
-          - { name: small, keys: [ "%s" ], models: [ "*" ], limits: [ lenient-small ] }
-        redis: { uri: "%s", timeoutMillis: 200 }
-        """.formatted(ApiKeys.hash("sk-closed"), ApiKeys.hash("sk-open"), ApiKeys.hash("sk-small"), redis.uri()),
-        upstream);
+    gw = new Gateway(yamlFor(redis.uri()), upstream);
   }
 
   @AfterEach
@@ -154,10 +140,12 @@ class RedisOutageIT {
         limits:
           - { name: strict, tokensPerMinute: 1000000, onStoreFailure: closed }
           - { name: lenient, tokensPerMinute: 1000000, onStoreFailure: open }
+          - { name: lenient-small, tokensPerMinute: 200, onStoreFailure: open }
         consumers:
           - { name: closed, keys: [ "%s" ], models: [ "*" ], limits: [ strict ] }
           - { name: open, keys: [ "%s" ], models: [ "*" ], limits: [ lenient ] }
+          - { name: small, keys: [ "%s" ], models: [ "*" ], limits: [ lenient-small ] }
         redis: { uri: "%s", timeoutMillis: 200 }
-        """.formatted(ApiKeys.hash("sk-closed"), ApiKeys.hash("sk-open"), uri);
+        """.formatted(ApiKeys.hash("sk-closed"), ApiKeys.hash("sk-open"), ApiKeys.hash("sk-small"), uri);
   }
 }

@@ -129,29 +129,33 @@ public final class RedisLimitStore implements LimitStore, AutoCloseable {
           RedisClusterClient client = RedisClusterClient.create(uri);
           client.setOptions(ClusterClientOptions.builder()
               .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
-          try {
+          connection = open(client::shutdown, () -> {
             StatefulRedisClusterConnection<String, String> conn = client.connect();
-            connection = new Connection(client::shutdown, conn.sync(), conn.sync());
-          } catch (RedisException e) {
-            client.shutdown();
-            throw e;
-          }
+            return new Connection(client::shutdown, conn.sync(), conn.sync());
+          });
         } else {
           RedisClient client = RedisClient.create(uri);
           client.setOptions(ClientOptions.builder()
               .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
-          try {
+          connection = open(client::shutdown, () -> {
             StatefulRedisConnection<String, String> conn = client.connect();
-            connection = new Connection(client::shutdown, conn.sync(), conn.sync());
-          } catch (RedisException e) {
-            client.shutdown();
-            throw e;
-          }
+            return new Connection(client::shutdown, conn.sync(), conn.sync());
+          });
         }
       } catch (RedisException e) {
         throw new UnavailableException("cannot connect to Redis: " + e.getMessage(), e);
       }
       return connection;
+    }
+  }
+
+  /** Connects, or shuts the client down again so a failed attempt leaks no threads. */
+  private static Connection open(Runnable shutdown, java.util.function.Supplier<Connection> connect) {
+    try {
+      return connect.get();
+    } catch (RedisException e) {
+      shutdown.run();
+      throw e;
     }
   }
 
