@@ -18,6 +18,13 @@ import java.util.concurrent.TimeUnit;
  * test-kit's Envoy emulator. Not a proxy for production: HTTP/1.1 only, no TLS to clients.
  */
 public final class DevEnvoy {
+  private static final java.util.concurrent.ScheduledExecutorService RETIRE =
+      Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "dev-envoy-retire");
+        t.setDaemon(true);
+        return t;
+      });
+
   private DevEnvoy() {}
 
   public static void main(String[] args) throws Exception {
@@ -53,7 +60,8 @@ public final class DevEnvoy {
               + routes.getName() + " from ADS");
           ready.countDown();
           if (previous != null) {
-            previous.close();
+            // Exchanges already on the old configuration finish on it, as on Envoy; retire it later.
+            RETIRE.schedule(previous::close, 10, TimeUnit.MINUTES);
           }
         });
     if (!ready.await(30, TimeUnit.SECONDS)) {
