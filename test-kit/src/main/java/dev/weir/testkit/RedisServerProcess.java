@@ -17,14 +17,29 @@ import java.util.concurrent.TimeUnit;
 public final class RedisServerProcess implements AutoCloseable {
   private final int port;
   private final Path dir;
+  private final java.util.List<String> extraArgs;
   private Process process;
 
   public RedisServerProcess() throws IOException {
-    try (ServerSocket s = new ServerSocket(0)) {
-      port = s.getLocalPort();
-    }
-    dir = Files.createTempDirectory("weir-redis");
+    this(java.util.List.of());
+  }
+
+  /** With extra redis-server arguments, e.g. {@code --cluster-enabled yes}. */
+  public RedisServerProcess(java.util.List<String> extraArgs) throws IOException {
+    this.port = freePort();
+    this.dir = Files.createTempDirectory("weir-redis");
+    this.extraArgs = java.util.List.copyOf(extraArgs);
     start();
+  }
+
+  public static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+
+  public Path dir() {
+    return dir;
   }
 
   public int port() {
@@ -37,8 +52,11 @@ public final class RedisServerProcess implements AutoCloseable {
 
   /** Starts (or restarts) the server on its port and waits until it answers PING. */
   public synchronized void start() throws IOException {
-    process = new ProcessBuilder("redis-server", "--port", Integer.toString(port), "--bind", "127.0.0.1",
-        "--save", "", "--appendonly", "no", "--dir", dir.toString(), "--protected-mode", "no")
+    java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of("redis-server", "--port",
+        Integer.toString(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir.toString(),
+        "--protected-mode", "no"));
+    cmd.addAll(extraArgs);
+    process = new ProcessBuilder(cmd)
         .redirectErrorStream(true).redirectOutput(dir.resolve("redis.log").toFile()).start();
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     while (System.nanoTime() < deadline) {
