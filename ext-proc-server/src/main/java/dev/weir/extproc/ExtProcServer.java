@@ -1,6 +1,7 @@
 package dev.weir.extproc;
 
 import dev.weir.config.ApiKeys;
+import dev.weir.config.CommandLine;
 import dev.weir.config.ConfigException;
 import dev.weir.config.ConfigLoader;
 import dev.weir.config.Credentials;
@@ -14,6 +15,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import org.slf4j.Logger;
@@ -111,42 +113,29 @@ public final class ExtProcServer implements AutoCloseable {
 
   /** Runs the CLI; returns the exit code (0 ok, 2 usage, 1 failure). Blocks while serving. */
   static int run(String[] args, PrintStream out, PrintStream err) {
-    String config = null;
-    String bind = "0.0.0.0";
-    Integer grpcPort = null;
-    Integer adminPort = null;
-    boolean check = false;
-    for (int i = 0; i < args.length; i++) {
-      String a = args[i];
-      try {
-        switch (a) {
-          case "--help", "-h" -> {
-            out.print(USAGE);
-            return 0;
-          }
-          case "--hash-key" -> {
-            out.println(ApiKeys.hash(args[++i]));
-            return 0;
-          }
-          case "--config" -> config = args[++i];
-          case "--bind" -> bind = args[++i];
-          case "--grpc-port" -> grpcPort = Integer.parseInt(args[++i]);
-          case "--admin-port" -> adminPort = Integer.parseInt(args[++i]);
-          case "--check" -> check = true;
-          default -> {
-            err.println("unknown option: " + a + "\n");
-            err.print(USAGE);
-            return 2;
-          }
-        }
-      } catch (ArrayIndexOutOfBoundsException | NumberFormatException e) {
-        err.println("option " + a + " needs a " + (a.endsWith("port") ? "port number" : "value") + "\n");
-        err.print(USAGE);
-        return 2;
+    String config;
+    String bind;
+    Integer grpcPort;
+    Integer adminPort;
+    boolean check;
+    try {
+      CommandLine cli = CommandLine.parse(args,
+          Set.of("--config", "--bind", "--grpc-port", "--admin-port", "--hash-key"), Set.of("--check", "--help", "-h"));
+      if (cli.has("--help") || cli.has("-h")) {
+        out.print(USAGE);
+        return 0;
       }
-    }
-    if (config == null) {
-      err.println("--config FILE is required\n");
+      if (cli.get("--hash-key") != null) {
+        out.println(ApiKeys.hash(cli.get("--hash-key")));
+        return 0;
+      }
+      config = cli.required("--config", "FILE");
+      bind = cli.get("--bind", "0.0.0.0");
+      grpcPort = cli.port("--grpc-port");
+      adminPort = cli.port("--admin-port");
+      check = cli.has("--check");
+    } catch (CommandLine.UsageException e) {
+      err.println(e.getMessage() + "\n");
       err.print(USAGE);
       return 2;
     }

@@ -66,7 +66,7 @@ class ExtProcServerTest {
   void unknownOptionAndMissingConfigAreUsageErrors() {
     assertTrue(run(2, "--nope").contains("unknown option: --nope"));
     assertTrue(run(2).contains("--config FILE is required"));
-    assertTrue(run(2, "--grpc-port", "abc").contains("needs a port number"));
+    assertTrue(run(2, "--config", "x.yaml", "--grpc-port", "abc").contains("needs a port number"));
   }
 
   @Test

@@ -4,6 +4,7 @@ import com.google.protobuf.Message;
 import com.google.protobuf.util.JsonFormat;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import dev.weir.config.CommandLine;
 import dev.weir.config.ConfigException;
 import dev.weir.config.ConfigLoader;
 import dev.weir.config.v1.GatewayConfig;
@@ -30,6 +31,7 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -341,40 +343,27 @@ public final class ControlPlaneServer implements AutoCloseable {
   }
 
   static int run(String[] args, PrintStream out, PrintStream err) {
-    String config = null;
-    String bind = "0.0.0.0";
-    Integer adsPort = null;
-    Integer adminPort = null;
-    boolean print = false;
-    boolean watch = true;
-    for (int i = 0; i < args.length; i++) {
-      String a = args[i];
-      try {
-        switch (a) {
-          case "--help", "-h" -> {
-            out.print(USAGE);
-            return 0;
-          }
-          case "--config" -> config = args[++i];
-          case "--bind" -> bind = args[++i];
-          case "--ads-port" -> adsPort = Integer.parseInt(args[++i]);
-          case "--admin-port" -> adminPort = Integer.parseInt(args[++i]);
-          case "--print" -> print = true;
-          case "--no-watch" -> watch = false;
-          default -> {
-            err.println("unknown option: " + a + "\n");
-            err.print(USAGE);
-            return 2;
-          }
-        }
-      } catch (ArrayIndexOutOfBoundsException | NumberFormatException e) {
-        err.println("option " + a + " needs a value\n");
-        err.print(USAGE);
-        return 2;
+    String config;
+    String bind;
+    Integer adsPort;
+    Integer adminPort;
+    boolean print;
+    boolean watch;
+    try {
+      CommandLine cli = CommandLine.parse(args, Set.of("--config", "--bind", "--ads-port", "--admin-port"),
+          Set.of("--print", "--no-watch", "--help", "-h"));
+      if (cli.has("--help") || cli.has("-h")) {
+        out.print(USAGE);
+        return 0;
       }
-    }
-    if (config == null) {
-      err.println("--config FILE is required\n");
+      config = cli.required("--config", "FILE");
+      bind = cli.get("--bind", "0.0.0.0");
+      adsPort = cli.port("--ads-port");
+      adminPort = cli.port("--admin-port");
+      print = cli.has("--print");
+      watch = !cli.has("--no-watch");
+    } catch (CommandLine.UsageException e) {
+      err.println(e.getMessage() + "\n");
       err.print(USAGE);
       return 2;
     }
