@@ -145,4 +145,15 @@ class TokenGovernanceTest {
     assertTrue(metrics.contains("weir_cost_usd_total{backend=\"local\",consumer=\"free\",model=\"gpt-4o\"} 8.0E-5"),
         "12 × $2.5/M + 5 × $10/M = $0.00008: " + metrics);
   }
+
+  @Test
+  void streamUsageNeverLeavesTheRequestAloneAndCountsTheStream() throws Exception {
+    try (Gateway never = new Gateway(CONFIG.replace("tokens: {", "tokens: { streamUsage: never,"), upstream)) {
+      ExchangeResponse r = never.chat("sk-team", STREAM.formatted(""));
+      assertEquals(200, r.status());
+      assertTrue(upstream.last().json().path("stream_options").isMissingNode(), "the request went unchanged");
+      String metrics = never.metricsContaining("counted_by=\"gateway\"");
+      assertTrue(metrics.contains("counted_by=\"gateway\""), metrics);
+    }
+  }
 }

@@ -148,6 +148,9 @@ public final class ConfigLoader {
     if (tokens.getDefaultCompletionReservation() == 0) tokens.setDefaultCompletionReservation(1024);
     if (tokens.getMaxCompletionReservation() == 0) tokens.setMaxCompletionReservation(8192);
     if (tokens.getImageTokens() == 0) tokens.setImageTokens(765);
+    if (tokens.getStreamUsage() == dev.weir.config.v1.StreamUsage.STREAM_USAGE_UNSPECIFIED) {
+      tokens.setStreamUsage(dev.weir.config.v1.StreamUsage.REQUEST);
+    }
     if (out.hasRedis() && out.getRedis().getTimeoutMillis() == 0) out.getRedisBuilder().setTimeoutMillis(200);
     for (var limit : out.getLimitsBuilderList()) {
       if (limit.getKey().isEmpty()) limit.setKey("consumer");

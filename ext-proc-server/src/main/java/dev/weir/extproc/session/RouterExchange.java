@@ -175,7 +175,8 @@ public final class RouterExchange implements Exchange {
         .addSetHeaders(Messages.set(GatewayHeaders.POOL, pool))
         .addSetHeaders(Messages.set(GatewayHeaders.MODEL, request.model()));
     CommonResponse.Builder common = CommonResponse.newBuilder().setClearRouteCache(true);
-    if (request.stream() && !request.body().path("stream_options").path("include_usage").asBoolean(false)) {
+    if (request.stream() && !request.body().path("stream_options").path("include_usage").asBoolean(false)
+        && gateway.config().getTokens().getStreamUsage() == dev.weir.config.v1.StreamUsage.REQUEST) {
       // Ask for the usage chunk so tokens are known exactly; the client will not see it.
       ObjectNode body = request.body().deepCopy();
       body.withObject("/stream_options").put("include_usage", true);
