@@ -27,7 +27,12 @@ public final class ExtProcServer implements AutoCloseable {
   /** Headroom over the largest body for the rest of a ProcessingRequest (headers, attributes). */
   private static final int MESSAGE_OVERHEAD_BYTES = 256 * 1024;
 
-  private final GatewayRuntime runtime;
+  private volatile GatewayRuntime runtime;
+  private final GatewayMetrics metrics;
+  private final java.util.function.Function<String, String> env;
+  private final Path configFile;
+  private final dev.weir.config.ConfigWatcher watcher;
+  private volatile String lastReload = "none yet";
   private final ExternalProcessorService service;
   private final Server grpc;
   private final AdminServer admin;
@@ -38,7 +43,19 @@ public final class ExtProcServer implements AutoCloseable {
    */
   public ExtProcServer(GatewayConfig config, Function<String, String> env, String bindHost,
       int grpcPort, int adminPort) throws IOException, Credentials.UnresolvableCredentialException {
-    GatewayMetrics metrics = new GatewayMetrics();
+    this(config, env, bindHost, grpcPort, adminPort, null, false);
+  }
+
+  /**
+   * @param configFile where {@code config} came from, for reloads (null: no reloading)
+   * @param watch reload when the file changes
+   */
+  public ExtProcServer(GatewayConfig config, Function<String, String> env, String bindHost,
+      int grpcPort, int adminPort, Path configFile, boolean watch)
+      throws IOException, Credentials.UnresolvableCredentialException {
+    this.metrics = new GatewayMetrics();
+    this.env = env;
+    this.configFile = configFile;
     this.runtime = new GatewayRuntime(config, env, metrics);
     this.service = new ExternalProcessorService(() -> runtime);
     this.grpc = NettyServerBuilder.forAddress(new InetSocketAddress(bindHost, grpcPort))
@@ -51,8 +68,56 @@ public final class ExtProcServer implements AutoCloseable {
         .build()
         .start();
     this.admin = new AdminServer(bindHost, adminPort, () -> !draining && !grpc.isShutdown(),
-        metrics::scrape);
+        metrics::scrape, configFile == null ? null : () -> {
+          String refused = reload("admin");
+          return refused == null ? "reloaded\n" : "refused; the running config stays\n" + refused + "\n";
+        }, () -> "last reload: " + lastReload + "\n");
+    this.watcher = configFile != null && watch ? new dev.weir.config.ConfigWatcher(configFile, () -> reload("file change")) : null;
   }
+
+  /**
+   * Re-reads the config file and switches new exchanges to it; exchanges in flight finish on the
+   * config they started with. Returns null when switched, else why it was refused (nothing
+   * changes). Ports, bind address and body limits of the gRPC server need a restart.
+   */
+  public synchronized String reload(String cause) {
+    GatewayConfig next;
+    try {
+      next = new ConfigLoader(env, true).load(configFile);
+    } catch (ConfigException e) {
+      lastReload = "refused (" + cause + "): " + e.getMessage();
+      log.warn("config change refused ({}); the running config stays: {}", cause, e.getMessage());
+      return e.getMessage();
+    }
+    GatewayRuntime previous = runtime;
+    try {
+      runtime = new GatewayRuntime(next, env, metrics, GatewayRuntime.Stores.forConfig(next, previous.stores()));
+    } catch (Credentials.UnresolvableCredentialException e) {
+      lastReload = "refused (" + cause + "): " + e.getMessage();
+      log.warn("config change refused ({}): {}", cause, e.getMessage());
+      return e.getMessage();
+    }
+    if (runtime.stores() != previous.stores()) {
+      // Exchanges in flight may still settle on the old store; close it once they are done.
+      RETIRE.schedule(previous::close, 10, TimeUnit.MINUTES);
+    }
+    if (next.getExtProc().getGrpcPort() != previous.config().getExtProc().getGrpcPort()
+        || next.getExtProc().getAdminPort() != previous.config().getExtProc().getAdminPort()
+        || next.getExtProc().getMaxRequestBytes() != previous.config().getExtProc().getMaxRequestBytes()) {
+      log.warn("extProc ports and maxRequestBytes take effect at the next restart");
+    }
+    lastReload = "applied (" + cause + ") at " + java.time.Instant.now();
+    log.info("config reloaded ({}): {} models, {} consumers, {} limits", cause, next.getModelsCount(),
+        next.getConsumersCount(), next.getLimitsCount());
+    return null;
+  }
+
+  private static final java.util.concurrent.ScheduledExecutorService RETIRE =
+      java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "weir-retire");
+        t.setDaemon(true);
+        return t;
+      });
 
   public int grpcPort() {
     return grpc.getPort();
@@ -73,6 +138,9 @@ public final class ExtProcServer implements AutoCloseable {
   @Override
   public void close() {
     draining = true;
+    if (watcher != null) {
+      watcher.close();
+    }
     grpc.shutdown();
     int drainSeconds = runtime.config().getExtProc().getDrainSeconds();
     try {
@@ -107,6 +175,7 @@ public final class ExtProcServer implements AutoCloseable {
         --grpc-port N      ext_proc gRPC port (default: extProc.grpcPort, else 50051)
         --admin-port N     admin HTTP port: /healthz /readyz /metrics (default: extProc.adminPort, else 9464)
         --check            load and validate the config, print the result, exit
+        --no-watch         do not reload when the config file changes (POST /reload still does)
         --hash-key KEY     print the sha256:... form of a consumer API key for the config
         --help             show this text
       """;
@@ -118,9 +187,11 @@ public final class ExtProcServer implements AutoCloseable {
     Integer grpcPort;
     Integer adminPort;
     boolean check;
+    boolean watch;
     try {
       CommandLine cli = CommandLine.parse(args,
-          Set.of("--config", "--bind", "--grpc-port", "--admin-port", "--hash-key"), Set.of("--check", "--help", "-h"));
+          Set.of("--config", "--bind", "--grpc-port", "--admin-port", "--hash-key"),
+          Set.of("--check", "--no-watch", "--help", "-h"));
       if (cli.has("--help") || cli.has("-h")) {
         out.print(USAGE);
         return 0;
@@ -134,6 +205,7 @@ public final class ExtProcServer implements AutoCloseable {
       grpcPort = cli.port("--grpc-port");
       adminPort = cli.port("--admin-port");
       check = cli.has("--check");
+      watch = !cli.has("--no-watch");
     } catch (CommandLine.UsageException e) {
       err.println(e.getMessage() + "\n");
       err.print(USAGE);
@@ -155,7 +227,7 @@ public final class ExtProcServer implements AutoCloseable {
     int ap = adminPort != null ? adminPort : loaded.getExtProc().getAdminPort();
     ExtProcServer server;
     try {
-      server = new ExtProcServer(loaded, System::getenv, bind, gp, ap);
+      server = new ExtProcServer(loaded, System::getenv, bind, gp, ap, Path.of(config), watch);
     } catch (IOException | Credentials.UnresolvableCredentialException e) {
       err.println("cannot start: " + e.getMessage());
       return 1;

@@ -21,11 +21,45 @@ public final class GatewayRuntime implements AutoCloseable {
   private final RoutingTable routing;
   private final GatewayMetrics metrics;
   private final TokenCounter tokens;
-  private final LimitStore store;
+  private final Stores stores;
   private final Limiter limiter;
   private final long startedEpochSeconds = System.currentTimeMillis() / 1000;
 
+  /**
+   * Where limit counters live. Kept across config reloads, so counts survive them; replaced only
+   * when the Redis settings change.
+   */
+  public record Stores(dev.weir.config.v1.RedisSettings redis, LimitStore shared, LocalLimitStore fallback)
+      implements AutoCloseable {
+    /** Stores for {@code config}: the previous ones if they still fit, else new ones. */
+    public static Stores forConfig(GatewayConfig config, Stores previous) {
+      var redis = config.hasRedis() ? config.getRedis() : null;
+      if (previous != null && java.util.Objects.equals(previous.redis(), redis)) {
+        return previous;
+      }
+      // Shared counters in Redis when configured; else (and as the fail-open fallback) in-process.
+      LimitStore shared = redis != null ? new RedisLimitStore(redis, "weir:") : new LocalLimitStore();
+      return new Stores(redis, shared, new LocalLimitStore());
+    }
+
+    @Override
+    public void close() {
+      if (shared instanceof AutoCloseable c) {
+        try {
+          c.close();
+        } catch (Exception e) {
+          // shutting down anyway
+        }
+      }
+    }
+  }
+
   public GatewayRuntime(GatewayConfig config, Function<String, String> env, GatewayMetrics metrics)
+      throws Credentials.UnresolvableCredentialException {
+    this(config, env, metrics, Stores.forConfig(config, null));
+  }
+
+  public GatewayRuntime(GatewayConfig config, Function<String, String> env, GatewayMetrics metrics, Stores stores)
       throws Credentials.UnresolvableCredentialException {
     this.config = config;
     this.authenticator = new Authenticator(config.getConsumersList());
@@ -34,9 +68,12 @@ public final class GatewayRuntime implements AutoCloseable {
     Map<String, String> encodings = new HashMap<>();
     config.getModelsList().forEach(m -> encodings.put(m.getName(), m.getEncoding()));
     this.tokens = new TokenCounter(encodings, config.getTokens().getImageTokens());
-    // Shared counters in Redis when configured; else (and as the fail-open fallback) in-process.
-    this.store = config.hasRedis() ? new RedisLimitStore(config.getRedis(), "weir:") : new LocalLimitStore();
-    this.limiter = new Limiter(config, store, new LocalLimitStore(), metrics.limiterObserver());
+    this.stores = stores;
+    this.limiter = new Limiter(config, stores.shared(), stores.fallback(), metrics.limiterObserver());
+  }
+
+  public Stores stores() {
+    return stores;
   }
 
   public TokenCounter tokens() {
@@ -49,13 +86,7 @@ public final class GatewayRuntime implements AutoCloseable {
 
   @Override
   public void close() {
-    if (store instanceof AutoCloseable c) {
-      try {
-        c.close();
-      } catch (Exception e) {
-        // shutting down anyway
-      }
-    }
+    stores.close();
   }
 
   public GatewayConfig config() {

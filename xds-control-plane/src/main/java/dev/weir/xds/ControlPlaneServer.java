@@ -7,6 +7,7 @@ import com.sun.net.httpserver.HttpServer;
 import dev.weir.config.CommandLine;
 import dev.weir.config.ConfigException;
 import dev.weir.config.ConfigLoader;
+import dev.weir.config.ConfigWatcher;
 import dev.weir.config.v1.GatewayConfig;
 import io.envoyproxy.controlplane.cache.v3.SimpleCache;
 import io.envoyproxy.controlplane.cache.v3.Snapshot;

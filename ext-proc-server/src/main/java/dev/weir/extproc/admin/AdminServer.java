@@ -12,15 +12,20 @@ import java.util.function.Supplier;
 
 /**
  * The admin HTTP port: {@code /healthz} (the process is alive), {@code /readyz} (accepting new
- * exchanges; 503 while starting or draining) and {@code /metrics} (Prometheus text format).
+ * exchanges; 503 while starting or draining), {@code /metrics} (Prometheus text format),
+ * {@code /status} (the last reload) and {@code POST /reload}.
  * Uses the JDK's HTTP server on one virtual-thread-per-request executor: it serves probes and
  * scrapes, not traffic.
  */
 public final class AdminServer implements AutoCloseable {
   private final HttpServer server;
 
-  public AdminServer(String host, int port, BooleanSupplier ready, Supplier<String> metrics)
-      throws IOException {
+  /**
+   * @param reload re-reads the config and says what happened; null when the server has no file
+   * @param status a line about the last reload
+   */
+  public AdminServer(String host, int port, BooleanSupplier ready, Supplier<String> metrics,
+      Supplier<String> reload, Supplier<String> status) throws IOException {
     server = HttpServer.create(new InetSocketAddress(host, port), 16);
     server.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
     server.createContext("/healthz", ex -> send(ex, 200, "text/plain", "ok\n"));
@@ -30,6 +35,17 @@ public final class AdminServer implements AutoCloseable {
     });
     server.createContext("/metrics", ex ->
         send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.get()));
+    server.createContext("/status", ex -> send(ex, 200, "text/plain", status.get()));
+    server.createContext("/reload", ex -> {
+      if (!"POST".equals(ex.getRequestMethod())) {
+        send(ex, 405, "text/plain", "use POST\n");
+      } else if (reload == null) {
+        send(ex, 404, "text/plain", "this server was started without a config file\n");
+      } else {
+        String answer = reload.get();
+        send(ex, answer.startsWith("reloaded") ? 200 : 400, "text/plain", answer);
+      }
+    });
     server.createContext("/", ex -> send(ex, 404, "text/plain", "not found\n"));
     server.start();
   }

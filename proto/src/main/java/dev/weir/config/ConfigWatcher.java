@@ -1,4 +1,4 @@
-package dev.weir.xds;
+package dev.weir.config;
 
 import java.io.IOException;
 import java.nio.file.ClosedWatchServiceException;
@@ -12,8 +12,6 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Watches the config file's folder and calls back when the file's content changes. It watches the
@@ -21,8 +19,7 @@ import org.slf4j.LoggerFactory;
  * replace files by rename or symlink swap, and one save can raise several events. A short quiet
  * period collapses a burst of events into one reload. Runs on one daemon thread.
  */
-final class ConfigWatcher implements AutoCloseable {
-  private static final Logger log = LoggerFactory.getLogger(ConfigWatcher.class);
+public final class ConfigWatcher implements AutoCloseable {
   static final long QUIET_MILLIS = 50;
 
   private final Path file;
@@ -31,7 +28,7 @@ final class ConfigWatcher implements AutoCloseable {
   private final Thread thread;
   private byte[] lastHash;
 
-  ConfigWatcher(Path file, Runnable onChange) throws IOException {
+  public ConfigWatcher(Path file, Runnable onChange) throws IOException {
     this.file = file.toAbsolutePath();
     this.onChange = onChange;
     this.lastHash = hash();
@@ -61,7 +58,8 @@ final class ConfigWatcher implements AutoCloseable {
           try {
             onChange.run();
           } catch (RuntimeException e) {
-            log.error("config reload failed", e);
+            // The callback reports its own refusals; a bug in it must not stop the watch.
+            System.getLogger(ConfigWatcher.class.getName()).log(System.Logger.Level.ERROR, "config reload failed", e);
           }
         }
       }
