@@ -23,6 +23,7 @@ public final class GatewayRuntime implements AutoCloseable {
   private final TokenCounter tokens;
   private final Stores stores;
   private final Limiter limiter;
+  private final dev.weir.extproc.pipeline.Pipeline pipeline = dev.weir.extproc.pipeline.Pipeline.standard();
   private final long startedEpochSeconds = System.currentTimeMillis() / 1000;
 
   /**
@@ -78,6 +79,11 @@ public final class GatewayRuntime implements AutoCloseable {
 
   public TokenCounter tokens() {
     return tokens;
+  }
+
+  /** The router pass's stages, in order. */
+  public dev.weir.extproc.pipeline.Pipeline pipeline() {
+    return pipeline;
   }
 
   public Limiter limiter() {

@@ -340,21 +340,21 @@ public final class ConfigLoader {
           add(path + ".url", "not a URL: " + e.getMessage());
         }
       }
-      if (b.getProvider() == Provider.AZURE_OPENAI && b.getApiVersion().isEmpty()) {
-        add(path + ".apiVersion", "is required for provider azure-openai (e.g. \"2024-10-21\")");
+      ProviderRules.Rule rule = ProviderRules.of(b.getProvider());
+      if (rule != null && rule.apiVersionRequired() && b.getApiVersion().isEmpty()) {
+        add(path + ".apiVersion", "is required for provider " + ProviderRules.yamlName(b.getProvider())
+            + " (e.g. \"2024-10-21\")");
       }
-      if (b.getProvider() != Provider.AZURE_OPENAI && !b.getApiVersion().isEmpty()) {
+      if (rule != null && !rule.apiVersionRequired() && !b.getApiVersion().isEmpty()) {
         add(path + ".apiVersion", "is only used by provider azure-openai");
       }
       if (b.hasHealthCheck() && !b.getHealthCheck().getPath().startsWith("/")) {
         add(path + ".healthCheck.path", "must be an absolute path such as \"/health\"");
       }
-      boolean keyOptional = b.getProvider() == Provider.OPENAI_COMPATIBLE;
       if (!b.hasCredential() || b.getCredential().getSourceCase()
           == dev.weir.config.v1.Credential.SourceCase.SOURCE_NOT_SET) {
-        if (!keyOptional && b.getProvider() != Provider.PROVIDER_UNSPECIFIED) {
-          add(path + ".credential", "is required for provider "
-              + YamlProtoReader.yamlName(b.getProvider().getValueDescriptor())
+        if (rule != null && rule.credentialRequired()) {
+          add(path + ".credential", "is required for provider " + ProviderRules.yamlName(b.getProvider())
               + " ({ env: VAR } or { file: path })");
         }
         return;
@@ -415,13 +415,15 @@ public final class ConfigLoader {
         if (!seen.add(member.getBackend())) {
           add(mpath + ".backend", "backend \"" + member.getBackend() + "\" is already in this pool");
         }
-        if (backend.getProvider() == Provider.AZURE_OPENAI) {
+        ProviderRules.Rule rule = ProviderRules.of(backend.getProvider());
+        if (rule != null && rule.addressing() == ProviderRules.Addressing.DEPLOYMENT) {
           if (member.getDeployment().isEmpty()) {
-            add(mpath + ".deployment", "is required: backend \"" + backend.getName()
-                + "\" is azure-openai, which addresses models by deployment name");
+            add(mpath + ".deployment", "is required: backend \"" + backend.getName() + "\" is "
+                + ProviderRules.yamlName(backend.getProvider()) + ", which addresses models by deployment name");
           }
           if (!member.getModel().isEmpty()) {
-            add(mpath + ".model", "azure-openai serves a deployment; set \"deployment\" instead");
+            add(mpath + ".model", ProviderRules.yamlName(backend.getProvider())
+                + " serves a deployment; set \"deployment\" instead");
           }
         } else if (!member.getDeployment().isEmpty()) {
           add(mpath + ".deployment", "is only used with azure-openai backends; set \"model\" instead");

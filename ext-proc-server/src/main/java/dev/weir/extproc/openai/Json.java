@@ -15,4 +15,13 @@ public final class Json {
   }
 
   private Json() {}
+
+  /** A JSON tree as UTF-8 bytes. */
+  public static byte[] bytes(com.fasterxml.jackson.databind.JsonNode node) {
+    try {
+      return MAPPER.writeValueAsBytes(node);
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalStateException("a JSON tree always serialises", e);
+    }
+  }
 }

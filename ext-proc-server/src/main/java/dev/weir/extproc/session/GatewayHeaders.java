@@ -12,8 +12,11 @@ public final class GatewayHeaders {
   public static final String MODEL = "x-weir-model";
   /** The client's :path, kept because the upstream pass rewrites :path for each attempt. */
   public static final String ORIGINAL_PATH = "x-weir-original-path";
-  /** Set when an attempt rewrote the body's model: the model the body now names. */
-  public static final String BODY_MODEL = "x-weir-body-model";
+  /**
+   * The length of the body the router pass forwards. Envoy resends that body on every retry with
+   * the headers the previous attempt left, so each attempt restores Content-Length from this.
+   */
+  public static final String BODY_LENGTH = "x-weir-body-length";
   /** Marks a local reply made by the upstream pass, so the router pass does not take it for a provider's. */
   public static final String LOCAL_REPLY = "x-weir-local-reply";
   /** Response header: the backend that served the request. */
@@ -21,7 +24,7 @@ public final class GatewayHeaders {
 
   /** Every request header the router pass owns and clears from client input. */
   public static final java.util.List<String> INTERNAL =
-      java.util.List.of(POOL, MODEL, ORIGINAL_PATH, BODY_MODEL, LOCAL_REPLY);
+      java.util.List.of(POOL, MODEL, ORIGINAL_PATH, BODY_LENGTH, LOCAL_REPLY);
 
   /** The ext_proc request-attributes namespace (Envoy puts every requested attribute under it). */
   public static final String ATTRIBUTES_NAMESPACE = "envoy.filters.http.ext_proc";

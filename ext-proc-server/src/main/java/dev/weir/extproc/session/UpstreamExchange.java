@@ -7,9 +7,11 @@ import dev.weir.extproc.GatewayRuntime;
 import dev.weir.extproc.openai.ApiError;
 import dev.weir.extproc.openai.Endpoint;
 import dev.weir.extproc.openai.Json;
+import dev.weir.extproc.providers.Attempt;
+import dev.weir.extproc.providers.AttemptPlan;
+import dev.weir.extproc.providers.ProviderAdapter;
+import dev.weir.extproc.providers.ProviderAdapters;
 import dev.weir.extproc.routing.BackendTarget;
-import dev.weir.extproc.routing.ProviderTranslator;
-import dev.weir.extproc.routing.UpstreamPlan;
 import io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.ProcessingMode;
 import io.envoyproxy.envoy.service.ext_proc.v3.CommonResponse;
 import io.envoyproxy.envoy.service.ext_proc.v3.HeaderMutation;
@@ -23,12 +25,16 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The upstream pass over one attempt, run by Envoy in the cluster's upstream filter chain after it
- * chose the host: translates the request for that host's backend and injects its credential.
+ * chose the host: the backend's {@link ProviderAdapter} plans the attempt (path, credential,
+ * headers, body) for that host.
  *
  * <p>It is stateless across attempts and replicas: everything it needs comes from the attempt's
- * headers (set by the router pass) and the chosen host's metadata. Envoy hands every retry the same
- * request headers, already mutated by the previous attempt, so this pass recomputes everything from
- * the {@code x-weir-*} headers rather than from {@code :path} or the body as they now stand.
+ * headers (set by the router pass) and the chosen host's metadata. On a retry Envoy sends the
+ * headers as the previous attempt's upstream filters left them but the router's original body
+ * (Envoy's {@code UpstreamRequest} re-encodes {@code downstreamHeaders()} and
+ * {@code Router::doRetry} copies the decoding buffer). So each attempt recomputes {@code :path}
+ * from {@code x-weir-original-path}, restores {@code Content-Length} from
+ * {@code x-weir-body-length} and, when it must change the body, rewrites it from the client's.
  */
 public final class UpstreamExchange implements Exchange {
   private static final Logger log = LoggerFactory.getLogger(UpstreamExchange.class);
@@ -40,7 +46,8 @@ public final class UpstreamExchange implements Exchange {
       .build();
 
   private final GatewayRuntime gateway;
-  private String bodyModel;
+  private ProviderAdapter adapter;
+  private Attempt attempt;
 
   public UpstreamExchange(GatewayRuntime gateway) {
     this.gateway = gateway;
@@ -81,49 +88,41 @@ public final class UpstreamExchange implements Exchange {
     if (endpoint == null || endpoint == Endpoint.MODELS) {
       return fail("the router pass let through a path it does not route: " + originalPath);
     }
-    UpstreamPlan plan = ProviderTranslator.plan(endpoint, q < 0 ? null : originalPath.substring(q + 1),
-        backend, member, requestedModel);
+    attempt = new Attempt(endpoint, q < 0 ? null : originalPath.substring(q + 1), backend, member, requestedModel);
+    adapter = ProviderAdapters.of(backend.provider());
+    AttemptPlan plan = adapter.plan(attempt);
     HeaderMutation.Builder mutation = HeaderMutation.newBuilder()
         .addSetHeaders(Messages.set(":path", plan.path()));
     plan.setHeaders().forEach((k, v) -> mutation.addSetHeaders(Messages.set(k, v)));
     plan.removeHeaders().forEach(mutation::addRemoveHeaders);
-    CommonResponse common = CommonResponse.newBuilder().setHeaderMutation(mutation).build();
-
-    // What the body names now: the client's model, or what an earlier attempt rewrote it to.
-    String current = headers.getOrDefault(GatewayHeaders.BODY_MODEL, requestedModel);
-    String wanted = plan.bodyModel() == null ? requestedModel : plan.bodyModel();
-    if (wanted.equals(current) || message.getRequestHeaders().getEndOfStream()) {
-      return Messages.requestHeaders(common, NO_BODY);
+    boolean bodyless = message.getRequestHeaders().getEndOfStream();
+    if (plan.rewritesBody() && !bodyless) {
+      // Content-Length follows in the body answer, with the rewritten body.
+      return Messages.requestHeaders(CommonResponse.newBuilder().setHeaderMutation(mutation).build());
     }
-    bodyModel = wanted;
-    return Messages.requestHeaders(common);
+    String bodyLength = headers.get(GatewayHeaders.BODY_LENGTH);
+    if (bodyLength != null) {
+      // A previous attempt may have rewritten the body and its length; this one sends the original.
+      mutation.addSetHeaders(Messages.set("content-length", bodyLength));
+    }
+    return Messages.requestHeaders(CommonResponse.newBuilder().setHeaderMutation(mutation).build(), NO_BODY);
   }
 
   private ProcessingResponse onRequestBody(HttpBody message) {
-    if (bodyModel == null) {
+    if (adapter == null) {
       return Messages.requestBody(CommonResponse.getDefaultInstance());
     }
     JsonNode root;
     try {
       root = Json.MAPPER.readTree(message.getBody().toByteArray());
     } catch (IOException e) {
-      // The router pass validated this body; if it cannot be read now, send it as it is.
-      log.warn("upstream pass could not re-read a body the router pass accepted: {}", e.getMessage());
-      return Messages.requestBody(CommonResponse.getDefaultInstance());
+      return fail("the upstream pass could not re-read a body the router pass accepted: " + e.getMessage());
     }
-    if (!(root instanceof ObjectNode object)) {
-      return Messages.requestBody(CommonResponse.getDefaultInstance());
+    if (!(root instanceof ObjectNode clientBody)) {
+      return fail("the upstream pass received a body that is not a JSON object");
     }
-    object.put("model", bodyModel);
-    byte[] body;
-    try {
-      body = Json.MAPPER.writeValueAsBytes(object);
-    } catch (IOException e) {
-      throw new IllegalStateException("a parsed JSON tree always serialises", e);
-    }
-    HeaderMutation.Builder headers = HeaderMutation.newBuilder()
-        .addSetHeaders(Messages.set(GatewayHeaders.BODY_MODEL, bodyModel));
-    return Messages.requestBody(Messages.replaceBody(body, headers));
+    byte[] body = adapter.rewriteBody(attempt, clientBody);
+    return Messages.requestBody(Messages.replaceBody(body, HeaderMutation.newBuilder()));
   }
 
   @Override

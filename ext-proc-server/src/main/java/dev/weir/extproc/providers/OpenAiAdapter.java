@@ -1,0 +1,31 @@
+package dev.weir.extproc.providers;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.weir.extproc.openai.Json;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * OpenAI and every server that speaks its API (vLLM, Ollama, LM Studio…): the client's path under
+ * the backend's base path, a bearer key when the backend has one, and the member's model name.
+ */
+public final class OpenAiAdapter implements ProviderAdapter {
+  @Override
+  public AttemptPlan plan(Attempt attempt) {
+    Map<String, String> set = new LinkedHashMap<>();
+    String query = attempt.query();
+    String path = attempt.backend().basePath() + attempt.endpoint().path()
+        + (query == null || query.isEmpty() ? "" : "?" + query);
+    if (attempt.backend().credential() != null) {
+      set.put("authorization", "Bearer " + attempt.backend().credential());
+    }
+    boolean rename = !attempt.upstreamModel().equals(attempt.requestedModel());
+    return new AttemptPlan(path, set, ProviderAdapters.clientCredentialsNotSet(set), rename);
+  }
+
+  @Override
+  public byte[] rewriteBody(Attempt attempt, ObjectNode clientBody) {
+    clientBody.put("model", attempt.upstreamModel());
+    return Json.bytes(clientBody);
+  }
+}
