@@ -19,13 +19,27 @@ final class Gateway implements AutoCloseable {
   final TestEnvoy envoy;
 
   Gateway(String yaml, ScriptedUpstream upstream) throws Exception {
-    config = new ConfigLoader(Map.<String, String>of()::get, true)
-        .parse(yaml.replace("UPSTREAM", upstream.url()), "test", null);
-    server = new ExtProcServer(config, Map.<String, String>of()::get, "127.0.0.1", 0, 0);
+    this(yaml, upstream, Map.of());
+  }
+
+  /** With {@code env} as the environment credentials are read from. */
+  Gateway(String yaml, ScriptedUpstream upstream, Map<String, String> env) throws Exception {
+    config = new ConfigLoader(env::get, true).parse(yaml.replace("UPSTREAM", upstream.url()), "test", null);
+    server = new ExtProcServer(config, env::get, "127.0.0.1", 0, 0);
     EnvoyResources.Resources r = EnvoyResources.build(config);
     envoy = TestEnvoy.builder().extProc("127.0.0.1", server.grpcPort())
         .routerFilter(GatewayFixture.routerFilterFromBootstrap()).routes(r.routes().get(0))
         .resources(r.clusters(), r.endpoints()).build();
+  }
+
+  private int port;
+
+  /** The base URL an OpenAI SDK uses (opens the test-kit's listener on first use). */
+  synchronized String baseUrl() throws java.io.IOException {
+    if (port == 0) {
+      port = envoy.listen();
+    }
+    return "http://127.0.0.1:" + port + "/v1";
   }
 
   ExchangeResponse chat(String key, String body) {

@@ -341,12 +341,15 @@ public final class ConfigLoader {
         }
       }
       ProviderRules.Rule rule = ProviderRules.of(b.getProvider());
-      if (rule != null && rule.apiVersionRequired() && b.getApiVersion().isEmpty()) {
+      if (rule != null && rule.apiVersion() == ProviderRules.ApiVersion.REQUIRED && b.getApiVersion().isEmpty()) {
         add(path + ".apiVersion", "is required for provider " + ProviderRules.yamlName(b.getProvider())
             + " (e.g. \"2024-10-21\")");
       }
-      if (rule != null && !rule.apiVersionRequired() && !b.getApiVersion().isEmpty()) {
-        add(path + ".apiVersion", "is only used by provider azure-openai");
+      if (rule != null && rule.apiVersion() == ProviderRules.ApiVersion.UNUSED && !b.getApiVersion().isEmpty()) {
+        add(path + ".apiVersion", "is only used by providers azure-openai and anthropic");
+      }
+      if (rule != null && !rule.usesMaxTokensDefault() && b.getDefaultMaxTokens() > 0) {
+        add(path + ".defaultMaxTokens", "is only used by provider anthropic");
       }
       if (b.hasHealthCheck() && !b.getHealthCheck().getPath().startsWith("/")) {
         add(path + ".healthCheck.path", "must be an absolute path such as \"/health\"");

@@ -17,24 +17,30 @@ public final class ProviderRules {
     DEPLOYMENT
   }
 
+  /** Whether a backend of the provider takes {@code apiVersion}. */
+  public enum ApiVersion { REQUIRED, OPTIONAL, UNUSED }
+
   /**
    * @param credentialRequired a backend without {@code credential} is refused
-   * @param apiVersionRequired {@code apiVersion} is required (and only allowed) for this provider
+   * @param apiVersion whether {@code apiVersion} is required, optional or refused
    * @param addressing how members name the model
+   * @param usesMaxTokensDefault whether {@code defaultMaxTokens} applies
    */
-  public record Rule(Provider provider, boolean credentialRequired, boolean apiVersionRequired,
-      Addressing addressing) {}
+  public record Rule(Provider provider, boolean credentialRequired, ApiVersion apiVersion,
+      Addressing addressing, boolean usesMaxTokensDefault) {}
 
   private static final Map<Provider, Rule> RULES = new EnumMap<>(Provider.class);
 
   static {
-    row(Provider.OPENAI, true, false, Addressing.MODEL);
-    row(Provider.AZURE_OPENAI, true, true, Addressing.DEPLOYMENT);
-    row(Provider.OPENAI_COMPATIBLE, false, false, Addressing.MODEL);
+    row(Provider.OPENAI, true, ApiVersion.UNUSED, Addressing.MODEL, false);
+    row(Provider.AZURE_OPENAI, true, ApiVersion.REQUIRED, Addressing.DEPLOYMENT, false);
+    row(Provider.OPENAI_COMPATIBLE, false, ApiVersion.UNUSED, Addressing.MODEL, false);
+    row(Provider.ANTHROPIC, true, ApiVersion.OPTIONAL, Addressing.MODEL, true);
   }
 
-  private static void row(Provider p, boolean credential, boolean apiVersion, Addressing addressing) {
-    RULES.put(p, new Rule(p, credential, apiVersion, addressing));
+  private static void row(Provider p, boolean credential, ApiVersion apiVersion, Addressing addressing,
+      boolean maxTokensDefault) {
+    RULES.put(p, new Rule(p, credential, apiVersion, addressing, maxTokensDefault));
   }
 
   private ProviderRules() {}

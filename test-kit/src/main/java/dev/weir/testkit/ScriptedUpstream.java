@@ -25,7 +25,8 @@ import java.util.regex.Pattern;
 /**
  * A scripted OpenAI-compatible backend over real HTTP. By default it answers like OpenAI (chat
  * completions as JSON or SSE with {@code usage}, completions, embeddings), also on Azure OpenAI's
- * {@code /openai/deployments/{name}/...} paths. Tests queue {@link Reply replies} to script errors
+ * {@code /openai/deployments/{name}/...} paths, and like Anthropic on {@code /v1/messages}
+ * ({@link AnthropicDialect}). Tests queue {@link Reply replies} to script errors
  * (429 with {@code Retry-After}, 500, 503), slow and hanging answers, and dropped connections.
  * Every request it receives is recorded for assertions.
  */
@@ -212,6 +213,7 @@ public final class ScriptedUpstream implements AutoCloseable {
     String model = deployment != null ? deployment : request.path("model").asText("unknown");
     String text = "Hello from " + name + "!";
     switch (p) {
+      case "/v1/messages" -> AnthropicDialect.answer(ex, request, text);
       case "/v1/chat/completions" -> {
         if (request.path("stream").asBoolean(false)) {
           boolean usage = request.path("stream_options").path("include_usage").asBoolean(false);
@@ -314,7 +316,7 @@ public final class ScriptedUpstream implements AutoCloseable {
     u.put("total_tokens", prompt + completion);
   }
 
-  private void stream(HttpExchange ex, List<String> chunks, Duration pause) throws IOException {
+  static void stream(HttpExchange ex, List<String> chunks, Duration pause) throws IOException {
     ex.getResponseHeaders().set("content-type", "text/event-stream; charset=utf-8");
     ex.getResponseHeaders().set("cache-control", "no-cache");
     ex.sendResponseHeaders(200, 0);
@@ -327,7 +329,7 @@ public final class ScriptedUpstream implements AutoCloseable {
     }
   }
 
-  private static void send(HttpExchange ex, int status, String type, String body) throws IOException {
+  static void send(HttpExchange ex, int status, String type, String body) throws IOException {
     byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
     ex.getResponseHeaders().set("content-type", type);
     ex.sendResponseHeaders(status, bytes.length);

@@ -26,7 +26,6 @@ public final class ExchangeState {
   private byte[] requestBody;
   private ParsedRequest.Result parsed;
   private String pool;
-  private boolean streamUsageRequested;
 
   private int status;
   private Map<String, String> responseHeaders = Map.of();
@@ -139,15 +138,6 @@ public final class ExchangeState {
   public void pool(String p) {
     pool = p;
     record.pool(p);
-  }
-
-  /** True when the gateway asked the backend for stream usage the client did not ask for. */
-  public boolean streamUsageRequested() {
-    return streamUsageRequested;
-  }
-
-  public void streamUsageRequested(boolean requested) {
-    streamUsageRequested = requested;
   }
 
   // --- response (set by the runner) ---

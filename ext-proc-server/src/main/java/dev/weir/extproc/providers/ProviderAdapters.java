@@ -16,6 +16,7 @@ public final class ProviderAdapters {
     ADAPTERS.put(Provider.OPENAI, new OpenAiAdapter());
     ADAPTERS.put(Provider.OPENAI_COMPATIBLE, new OpenAiAdapter());
     ADAPTERS.put(Provider.AZURE_OPENAI, new AzureOpenAiAdapter());
+    ADAPTERS.put(Provider.ANTHROPIC, new AnthropicAdapter());
   }
 
   private ProviderAdapters() {}

@@ -7,7 +7,12 @@ import java.net.URI;
  * A backend as the upstream pass needs it: provider, base path, Azure api-version and the resolved
  * credential. {@link #toString()} never shows the credential.
  */
-public record BackendTarget(String name, Provider provider, URI url, String apiVersion, String credential) {
+public record BackendTarget(String name, Provider provider, URI url, String apiVersion, String credential,
+    int defaultMaxTokens) {
+
+  public BackendTarget(String name, Provider provider, URI url, String apiVersion, String credential) {
+    this(name, provider, url, apiVersion, credential, 0);
+  }
 
   /** The URL's path without a trailing slash ("" for none): prefixed to every upstream path. */
   public String basePath() {

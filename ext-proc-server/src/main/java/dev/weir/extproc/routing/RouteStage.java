@@ -50,7 +50,6 @@ public final class RouteStage implements Stage {
       byte[] bytes = body.toString().getBytes(StandardCharsets.UTF_8);
       mutation.replaceBody(bytes);
       bodyLength = bytes.length;
-      exchange.streamUsageRequested(true);
     }
     // Envoy resends the router's body on every retry but keeps the headers the previous attempt's
     // upstream filters left, Content-Length included; the upstream pass restores it from this.

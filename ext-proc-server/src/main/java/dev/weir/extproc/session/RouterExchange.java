@@ -13,6 +13,9 @@ import dev.weir.extproc.pipeline.Mutation;
 import dev.weir.extproc.pipeline.Pipeline;
 import dev.weir.extproc.pipeline.ResponseChunk;
 import dev.weir.extproc.pipeline.Stage;
+import dev.weir.extproc.providers.ProviderAdapters;
+import dev.weir.extproc.providers.ResponseTranslator;
+import dev.weir.extproc.routing.BackendTarget;
 import dev.weir.extproc.telemetry.ExchangeRecord;
 import io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.ProcessingMode;
 import io.envoyproxy.envoy.service.ext_proc.v3.BodyMutation;
@@ -48,6 +51,8 @@ public final class RouterExchange implements Exchange {
   private final Pipeline.Stages stages;
   private SseParser sse;
   private ByteString bufferedResponse = ByteString.EMPTY;
+  /** Turns the answering backend's dialect into the client's; null when they are the same. */
+  private ResponseTranslator translator;
 
   public RouterExchange(GatewayRuntime gateway) {
     this(gateway, gateway.pipeline());
@@ -121,9 +126,18 @@ public final class RouterExchange implements Exchange {
     Map<String, String> headers = Messages.headers(headersMessage.getHeaders());
     int status = parseStatus(headers.get(":status"));
     boolean local = headers.containsKey(GatewayHeaders.LOCAL_REPLY);
-    boolean streaming = status == 200 && headers.getOrDefault("content-type", "").startsWith("text/event-stream");
-    state.responseHeaders(status, headers, streaming, local, Messages.attribute(message, GatewayHeaders.BACKEND_ATTRIBUTE));
+    String backend = Messages.attribute(message, GatewayHeaders.BACKEND_ATTRIBUTE);
+    String contentType = headers.getOrDefault("content-type", "");
+    translator = local ? null : translatorFor(backend);
+    boolean streaming = status == 200 && (translator != null ? translator.streams(status, contentType)
+        : contentType.startsWith("text/event-stream"));
+    state.responseHeaders(status, headers, streaming, local, backend);
     Mutation mutation = new Mutation();
+    if (translator != null) {
+      // The body will be the client's dialect, of another length.
+      mutation.removeHeader("content-length")
+          .setHeader("content-type", streaming ? "text/event-stream" : "application/json");
+    }
     for (Stage stage : stages.response()) {
       if (stage.onResponseHeaders(state, mutation) instanceof Decision.Answer a) {
         return answer(a);
@@ -149,7 +163,12 @@ public final class RouterExchange implements Exchange {
       return Messages.responseBody(CommonResponse.getDefaultInstance());
     }
     Mutation mutation = new Mutation();
-    ResponseChunk body = new ResponseChunk(bufferedResponse.toString(StandardCharsets.UTF_8), false);
+    byte[] answer = bufferedResponse.toByteArray();
+    if (translator != null) {
+      answer = translator.translateBody(state.status(), answer);
+      mutation.replaceBody(answer);
+    }
+    ResponseChunk body = new ResponseChunk(new String(answer, StandardCharsets.UTF_8), false);
     for (Stage stage : stages.response()) {
       if (stage.onResponseChunk(state, body, mutation) instanceof Decision.Answer a) {
         return answer(a);
@@ -163,9 +182,16 @@ public final class RouterExchange implements Exchange {
   }
 
   private ProcessingResponse onStreamChunk(HttpBody message) {
-    List<SseParser.Event> events = new ArrayList<>(sse.feed(message.getBody().toByteArray()));
-    if (message.getEndOfStream()) {
-      events.addAll(sse.finish());
+    List<SseParser.Event> events = new ArrayList<>();
+    if (translator != null) {
+      for (String data : translator.translateStream(message.getBody().toByteArray(), message.getEndOfStream())) {
+        events.add(new SseParser.Event(("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8), data));
+      }
+    } else {
+      events.addAll(sse.feed(message.getBody().toByteArray()));
+      if (message.getEndOfStream()) {
+        events.addAll(sse.finish());
+      }
     }
     Mutation mutation = new Mutation();
     ByteArrayOutputStream passOn = new ByteArrayOutputStream(message.getBody().size());
@@ -195,6 +221,14 @@ public final class RouterExchange implements Exchange {
     // completes it, so a stage can drop or edit any event, whichever chunks carried its bytes.
     return Messages.responseBody(CommonResponse.newBuilder()
         .setBodyMutation(BodyMutation.newBuilder().setBody(ByteString.copyFrom(passOn.toByteArray()))).build());
+  }
+
+  private ResponseTranslator translatorFor(String backendName) {
+    BackendTarget backend = backendName == null ? null : state.gateway().routing().backend(backendName);
+    if (backend == null || state.request() == null) {
+      return null;
+    }
+    return ProviderAdapters.of(backend.provider()).translator(state.request(), backend);
   }
 
   /** The answer is complete: the response stages' last word. Returns an answer if one made it. */

@@ -90,6 +90,12 @@ public final class UpstreamExchange implements Exchange {
     }
     attempt = new Attempt(endpoint, q < 0 ? null : originalPath.substring(q + 1), backend, member, requestedModel);
     adapter = ProviderAdapters.of(backend.provider());
+    if (!adapter.serves(endpoint)) {
+      // Not retried elsewhere: Envoy sends an upstream filter's local reply to the client.
+      return Messages.immediate(ApiError.badRequest("unsupported_endpoint", "Model `" + requestedModel
+          + "` is served by backend \"" + backendName + "\", which cannot answer " + endpoint.path() + "."),
+          Map.of(GatewayHeaders.LOCAL_REPLY, "upstream"));
+    }
     AttemptPlan plan = adapter.plan(attempt);
     HeaderMutation.Builder mutation = HeaderMutation.newBuilder()
         .addSetHeaders(Messages.set(":path", plan.path()));

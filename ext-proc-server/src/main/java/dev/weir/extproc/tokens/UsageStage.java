@@ -50,11 +50,17 @@ public final class UsageStage implements Stage {
     Usage usage = Usage.from(event.get("usage"));
     if (usage != null) {
       exchange.record().usage(usage);
-      if (exchange.streamUsageRequested() && event.path("choices").isEmpty()) {
+      // The gateway asked for (or the backend's adapter made) a usage chunk the client did not want.
+      if (event.path("choices").isEmpty() && !clientAskedForUsage(exchange)) {
         chunk.drop();
       }
     }
     return Decision.proceed();
+  }
+
+  private static boolean clientAskedForUsage(ExchangeState exchange) {
+    ParsedRequest request = exchange.request();
+    return request != null && request.body().path("stream_options").path("include_usage").asBoolean(false);
   }
 
   @Override
