@@ -165,6 +165,7 @@ public final class ExtProcServer implements AutoCloseable {
       Usage: java -jar ext-proc-server.jar --config FILE [options]
              java -jar ext-proc-server.jar --hash-key KEY
              java -jar ext-proc-server.jar --check --config FILE
+             java -jar ext-proc-server.jar --explain --config FILE --consumer NAME --model NAME
 
       Weir's Envoy external processing (ext_proc) server: authenticates consumers, validates
       OpenAI-style requests, routes models to pools and translates each attempt for its backend.
@@ -175,6 +176,8 @@ public final class ExtProcServer implements AutoCloseable {
         --grpc-port N      ext_proc gRPC port (default: extProc.grpcPort, else 50051)
         --admin-port N     admin HTTP port: /healthz /readyz /metrics (default: extProc.adminPort, else 9464)
         --check            load and validate the config, print the result, exit
+        --explain          print the stages, limits (by level) and backends that apply to
+                           --consumer NAME calling --model NAME, and exit
         --no-watch         do not reload when the config file changes (POST /reload still does)
         --hash-key KEY     print the sha256:... form of a consumer API key for the config
         --help             show this text
@@ -187,11 +190,12 @@ public final class ExtProcServer implements AutoCloseable {
     Integer grpcPort;
     Integer adminPort;
     boolean check;
+    String[] explain;
     boolean watch;
     try {
       CommandLine cli = CommandLine.parse(args,
-          Set.of("--config", "--bind", "--grpc-port", "--admin-port", "--hash-key"),
-          Set.of("--check", "--no-watch", "--help", "-h"));
+          Set.of("--config", "--bind", "--grpc-port", "--admin-port", "--hash-key", "--consumer", "--model"),
+          Set.of("--check", "--explain", "--no-watch", "--help", "-h"));
       if (cli.has("--help") || cli.has("-h")) {
         out.print(USAGE);
         return 0;
@@ -205,6 +209,7 @@ public final class ExtProcServer implements AutoCloseable {
       grpcPort = cli.port("--grpc-port");
       adminPort = cli.port("--admin-port");
       check = cli.has("--check");
+      explain = cli.has("--explain") ? new String[] {cli.required("--consumer", "NAME"), cli.required("--model", "NAME")} : null;
       watch = !cli.has("--no-watch");
     } catch (CommandLine.UsageException e) {
       err.println(e.getMessage() + "\n");
@@ -217,6 +222,16 @@ public final class ExtProcServer implements AutoCloseable {
     } catch (ConfigException e) {
       err.println("config refused: " + e.getMessage());
       return 1;
+    }
+    if (explain != null) {
+      try {
+        out.print(dev.weir.extproc.policy.Explain.explain(loaded, dev.weir.extproc.pipeline.Pipeline.standard(),
+            explain[0], explain[1]));
+        return 0;
+      } catch (IllegalArgumentException e) {
+        err.println(e.getMessage());
+        return 1;
+      }
     }
     if (check) {
       out.println(config + ": ok (" + loaded.getBackendsCount() + " backends, " + loaded.getPoolsCount()

@@ -277,13 +277,12 @@ public final class ConfigLoader {
           checkPeriod(path + ".budget", limit.getBudget().getPeriod(), limit.getBudget().getTimeZone());
         }
       }
+      checkLimitRefs("policies.limits", config.getPolicies().getLimitsList(), names);
+      for (int i = 0; i < config.getModelsCount(); i++) {
+        checkLimitRefs("models[" + i + "].policies.limits", config.getModels(i).getPolicies().getLimitsList(), names);
+      }
       for (int i = 0; i < config.getConsumersCount(); i++) {
-        var c = config.getConsumers(i);
-        for (int l = 0; l < c.getLimitsCount(); l++) {
-          if (!names.contains(c.getLimits(l))) {
-            add("consumers[" + i + "].limits[" + l + "]", "no limit named \"" + c.getLimits(l) + "\"");
-          }
-        }
+        checkLimitRefs("consumers[" + i + "].limits", config.getConsumers(i).getLimitsList(), names);
       }
       if (budgets) {
         for (int i = 0; i < config.getModelsCount(); i++) {
@@ -316,6 +315,14 @@ public final class ConfigLoader {
           java.time.ZoneId.of(zone);
         } catch (java.time.DateTimeException e) {
           add(path + ".timeZone", "unknown time zone \"" + zone + "\" (use an IANA name such as Europe/Paris)");
+        }
+      }
+    }
+
+    private void checkLimitRefs(String path, java.util.List<String> refs, Set<String> names) {
+      for (int l = 0; l < refs.size(); l++) {
+        if (!names.contains(refs.get(l))) {
+          add(path + "[" + l + "]", "no limit named \"" + refs.get(l) + "\"");
         }
       }
     }

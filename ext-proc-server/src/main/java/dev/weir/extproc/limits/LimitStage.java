@@ -32,7 +32,7 @@ public final class LimitStage implements Stage {
   public Decision onRequestBody(ExchangeState exchange, Mutation mutation) {
     GatewayRuntime gateway = exchange.gateway();
     String consumer = exchange.caller().name();
-    if (!gateway.limiter().limits(consumer)) {
+    if (!gateway.limiter().limits(consumer, exchange.request().model())) {
       return Decision.proceed();
     }
     long prompt = gateway.tokens().promptTokens(exchange.request());

@@ -59,7 +59,7 @@ public final class Limiter {
   record Charge(Limit limit, Kind kind, LimitStore store, String key, long amount, long second, long ttl) {}
 
   private final Map<String, Limit> limits = new HashMap<>();
-  private final Map<String, List<Limit>> byConsumer = new HashMap<>();
+  private final dev.weir.extproc.policy.PolicySets policies;
   private final Map<String, Price> prices = new HashMap<>();
   private final LimitStore shared;
   private final LocalLimitStore fallback;
@@ -74,8 +74,7 @@ public final class Limiter {
     this.fallback = fallback;
     this.observer = observer;
     config.getLimitsList().forEach(l -> limits.put(l.getName(), l));
-    config.getConsumersList().forEach(c ->
-        byConsumer.put(c.getName(), c.getLimitsList().stream().map(limits::get).toList()));
+    this.policies = new dev.weir.extproc.policy.PolicySets(config);
     for (Model m : config.getModelsList()) {
       if (m.hasPrice()) {
         prices.put(m.getName(), m.getPrice());
@@ -83,9 +82,17 @@ public final class Limiter {
     }
   }
 
-  /** Whether any limit applies to this consumer (else no counting is needed at all). */
-  public boolean limits(String consumer) {
-    return !byConsumer.getOrDefault(consumer, List.of()).isEmpty();
+  /**
+   * Whether any limit applies to this consumer calling this model, at any level (else no counting
+   * is needed at all).
+   */
+  public boolean limits(String consumer, String model) {
+    return !policies.resolve(consumer, model).limits().isEmpty();
+  }
+
+  /** The global, model and consumer policies that apply to this consumer calling this model. */
+  public dev.weir.extproc.policy.PolicySets policies() {
+    return policies;
   }
 
   /** What a request cost, in micro-dollars, by the model's price (0 without one). */
@@ -110,7 +117,8 @@ public final class Limiter {
     long cost = costMicros(f.model(), f.promptTokens(), 0, f.completionReservation());
     List<Charge> taken = new ArrayList<>();
     Map<String, String> headers = new LinkedHashMap<>();
-    for (Limit limit : byConsumer.getOrDefault(f.consumer(), List.of())) {
+    for (String name : policies.resolve(f.consumer(), f.model()).limitNames()) {
+      Limit limit = limits.get(name);
       String keyValue = keyValue(limit, f);
       String base = limit.getName() + "|" + keyValue;
       List<Step> steps = new ArrayList<>();

@@ -63,8 +63,8 @@ public final class RouterExchange implements Exchange {
     this.stages = pipeline.newExchange();
   }
 
-  /** The exchange's state, for tests. */
-  ExchangeState state() {
+  /** What the exchange knows so far (for tests and diagnostics). */
+  public ExchangeState state() {
     return state;
   }
 

@@ -1,0 +1,69 @@
+package dev.weir.extproc.policy;
+
+import dev.weir.config.v1.Consumer;
+import dev.weir.config.v1.GatewayConfig;
+import dev.weir.config.v1.Model;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The policies that apply to one consumer calling one model: the global floor, then the model's,
+ * then the consumer's, without repeats. A lower level can only add to a higher one, so no consumer
+ * can switch off what the organisation set. Resolved once per (consumer, model) pair of the config;
+ * thread-safe.
+ */
+public final class PolicySets {
+  /** Where a policy was attached. */
+  public enum Level { GLOBAL, MODEL, CONSUMER }
+
+  /** One policy in a resolved set and the level it came from. */
+  public record Attached(String name, Level level) {}
+
+  /** The resolved set for one (consumer, model). */
+  public record Resolved(List<Attached> limits) {
+    public List<String> limitNames() {
+      return limits.stream().map(Attached::name).toList();
+    }
+  }
+
+  private final List<String> global;
+  private final Map<String, List<String>> byModel = new HashMap<>();
+  private final Map<String, List<String>> byConsumer = new HashMap<>();
+  // Keys are (consumer, model) pairs that passed authentication and model access, so the
+  // config bounds how many there can be.
+  private final Map<String, Resolved> resolved = new ConcurrentHashMap<>();
+
+  public PolicySets(GatewayConfig config) {
+    global = config.getPolicies().getLimitsList();
+    for (Model m : config.getModelsList()) {
+      byModel.put(m.getName(), m.getPolicies().getLimitsList());
+    }
+    for (Consumer c : config.getConsumersList()) {
+      byConsumer.put(c.getName(), c.getLimitsList());
+    }
+  }
+
+  public Resolved resolve(String consumer, String model) {
+    return resolved.computeIfAbsent(consumer + "\u0000" + model, k -> {
+      Set<String> seen = new LinkedHashSet<>();
+      List<Attached> out = new ArrayList<>();
+      add(out, seen, global, Level.GLOBAL);
+      add(out, seen, byModel.getOrDefault(model, List.of()), Level.MODEL);
+      add(out, seen, byConsumer.getOrDefault(consumer, List.of()), Level.CONSUMER);
+      return new Resolved(List.copyOf(out));
+    });
+  }
+
+  private static void add(List<Attached> out, Set<String> seen, List<String> names, Level level) {
+    for (String n : names) {
+      if (seen.add(n)) {
+        out.add(new Attached(n, level));
+      }
+    }
+  }
+}

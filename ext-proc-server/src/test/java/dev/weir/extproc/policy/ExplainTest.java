@@ -1,0 +1,30 @@
+package dev.weir.extproc.policy;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.weir.extproc.pipeline.Pipeline;
+import org.junit.jupiter.api.Test;
+
+class ExplainTest {
+  @Test
+  void showsStagesInOrderLimitsByLevelAndBackends() throws Exception {
+    String text = Explain.explain(PolicySetsTest.config(), Pipeline.standard(), "team", "big");
+    int auth = text.indexOf("authenticate");
+    int validate = text.indexOf("validate");
+    int limits = text.indexOf("limits ");
+    int route = text.indexOf("route");
+    assertTrue(auth >= 0 && auth < validate && validate < limits && limits < route, text);
+    assertTrue(text.matches("(?s).*org-rpm\\s+global\\s+2 requests/min, counted per client-ip.*"), text);
+    assertTrue(text.matches("(?s).*big-tpm\\s+model\\s+100000 tokens/min.*"), text);
+    assertTrue(text.matches("(?s).*team-quota\\s+consumer\\s+1000000 tokens per month.*"), text);
+    assertTrue(text.contains("priority 0  b"), text);
+  }
+
+  @Test
+  void unknownConsumerOrModelIsNamed() {
+    var e = assertThrows(IllegalArgumentException.class,
+        () -> Explain.explain(PolicySetsTest.config(), Pipeline.standard(), "nobody", "big"));
+    assertTrue(e.getMessage().contains("no consumer named \"nobody\""), e.getMessage());
+  }
+}
