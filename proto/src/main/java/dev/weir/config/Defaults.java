@@ -36,7 +36,9 @@ public final class Defaults {
 
   private static void collect(Descriptor type, String prefix, Map<String, FieldDescriptor> out) {
     for (FieldDescriptor f : type.getFields()) {
-      String path = prefix + f.getJsonName() + (f.isRepeated() ? "[]" : "");
+      // Lists of blocks read "pools[]."; a list of plain values is written like a single value.
+      boolean list = f.isRepeated() && f.getJavaType() == FieldDescriptor.JavaType.MESSAGE;
+      String path = prefix + f.getJsonName() + (list ? "[]" : "");
       out.put(path, f);
       if (f.getJavaType() == FieldDescriptor.JavaType.MESSAGE) {
         collect(f.getMessageType(), path + ".", out);
