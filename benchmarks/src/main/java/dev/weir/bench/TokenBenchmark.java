@@ -42,7 +42,7 @@ public final class TokenBenchmark {
     }
   }
 
-  /** Prompts: questions from the shared QQP sample if present, else paragraphs of the README. */
+  /** Prompts: questions from the shared QQP sample if present, and paragraphs of the README and docs. */
   static List<String> prompts(Path root) throws Exception {
     List<String> out = new ArrayList<>();
     Path qqp = root.resolve("../shared/data/qqp-dev.jsonl");
@@ -54,8 +54,15 @@ public final class TokenBenchmark {
         }
       }
     }
-    for (String para : Files.readString(root.resolve("README.md")).split("\n\n")) {
-      out.add(para);
+    // The manual moved from the README into docs/; reading both keeps the corpus the same text.
+    List<Path> pages = new ArrayList<>(List.of(root.resolve("README.md")));
+    try (var docs = Files.list(root.resolve("docs"))) {
+      docs.filter(p -> p.toString().endsWith(".md") && !p.endsWith("benchmarks.md")).sorted().forEach(pages::add);
+    }
+    for (Path page : pages) {
+      for (String para : Files.readString(page).split("\n\n")) {
+        out.add(para);
+      }
     }
     return out;
   }
@@ -64,7 +71,7 @@ public final class TokenBenchmark {
     List<String> prompts = prompts(root);
     long chars = prompts.stream().mapToLong(String::length).sum();
     EncodingRegistry registry = Encodings.newLazyEncodingRegistry();
-    System.out.printf("Counting %,d prompts (%,d characters: QQP questions and README paragraphs)%n", prompts.size(), chars);
+    System.out.printf("Counting %,d prompts (%,d characters: QQP questions and README/docs paragraphs)%n", prompts.size(), chars);
     System.out.println("| encoding | tokens in corpus | tokens/s (median of 5 passes) | prompts/s |");
     System.out.println("|---|---:|---:|---:|");
     for (EncodingType type : List.of(EncodingType.O200K_BASE, EncodingType.CL100K_BASE, EncodingType.P50K_BASE,

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * README's failover example, run: PTU first, pay-as-you-go overflow, second region last, with the
+ * docs/failover.md's example, run: PTU first, pay-as-you-go overflow, second region last, with the
  * retry policy and priorities xds-control-plane builds for it, through the Envoy test-kit.
  */
 class FailoverExampleTest {
@@ -65,8 +65,8 @@ class FailoverExampleTest {
   }
 
   @Test
-  void readmeShowsTheFailoverExampleVerbatim() throws Exception {
-    assertTrue(Files.readString(Path.of("..", "README.md")).contains("```yaml\n" + Files.readString(EXAMPLE) + "```"));
+  void failoverPageShowsTheExampleVerbatim() throws Exception {
+    assertTrue(Files.readString(Path.of("..", "docs", "failover.md")).contains("```yaml\n" + Files.readString(EXAMPLE) + "```"));
   }
 
   @Test

@@ -16,13 +16,13 @@ import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** README's token governance example, shown verbatim and run against a real Redis. */
+/** docs/token-governance.md's example, shown verbatim and run against a real Redis. */
 class GovernanceExampleIT {
   private static final Path EXAMPLE = Path.of("..", "examples", "governance.yaml");
 
   @Test
-  void readmeShowsTheGovernanceExampleVerbatim() throws Exception {
-    assertTrue(Files.readString(Path.of("..", "README.md")).contains("```yaml\n" + Files.readString(EXAMPLE) + "```"));
+  void governancePageShowsTheExampleVerbatim() throws Exception {
+    assertTrue(Files.readString(Path.of("..", "docs", "token-governance.md")).contains("```yaml\n" + Files.readString(EXAMPLE) + "```"));
   }
 
   @Test

@@ -16,16 +16,16 @@ import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** The README's config example is the shipped file, and it runs: a request per pool, end to end. */
+/** The configuration page's example is the shipped file, and it runs: a request per pool, end to end. */
 class ReadmeExampleTest {
   private static final Path EXAMPLE = Path.of("..", "examples", "gateway.yaml");
   private static final String CHAT = "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
 
   @Test
-  void readmeShowsTheExampleFileVerbatim() throws Exception {
-    String readme = Files.readString(Path.of("..", "README.md"));
-    assertTrue(readme.contains("```yaml\n" + Files.readString(EXAMPLE) + "```"),
-        "README's config example must be examples/gateway.yaml exactly");
+  void configurationPageShowsTheExampleFileVerbatim() throws Exception {
+    String page = Files.readString(Path.of("..", "docs", "configuration.md"));
+    assertTrue(page.contains("```yaml\n" + Files.readString(EXAMPLE) + "```"),
+        "docs/configuration.md's example must be examples/gateway.yaml exactly");
   }
 
   @Test

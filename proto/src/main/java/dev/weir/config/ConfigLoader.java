@@ -30,13 +30,16 @@ import java.util.regex.Pattern;
  * it through here so they can never disagree about what a file means.
  */
 public final class ConfigLoader {
-  public static final int DEFAULT_EXT_PROC_PORT = 50051;
-  public static final int DEFAULT_EXT_PROC_ADMIN_PORT = 9464;
-  public static final int DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
-  public static final int DEFAULT_DRAIN_SECONDS = 20;
-  public static final int DEFAULT_ADS_PORT = 18000;
-  public static final int DEFAULT_CONTROL_PLANE_ADMIN_PORT = 18001;
-  public static final int DEFAULT_LISTENER_PORT = 10000;
+  // Read from the schema's (default_value) options, for code that needs them without a config.
+  public static final int DEFAULT_EXT_PROC_PORT = Defaults.intDefault(ExtProcSettings.getDescriptor(), "grpcPort");
+  public static final int DEFAULT_EXT_PROC_ADMIN_PORT = Defaults.intDefault(ExtProcSettings.getDescriptor(), "adminPort");
+  public static final int DEFAULT_MAX_REQUEST_BYTES =
+      Defaults.intDefault(ExtProcSettings.getDescriptor(), "maxRequestBytes");
+  public static final int DEFAULT_DRAIN_SECONDS = Defaults.intDefault(ExtProcSettings.getDescriptor(), "drainSeconds");
+  public static final int DEFAULT_ADS_PORT = Defaults.intDefault(ControlPlaneSettings.getDescriptor(), "adsPort");
+  public static final int DEFAULT_CONTROL_PLANE_ADMIN_PORT =
+      Defaults.intDefault(ControlPlaneSettings.getDescriptor(), "adminPort");
+  public static final int DEFAULT_LISTENER_PORT = Defaults.intDefault(ControlPlaneSettings.getDescriptor(), "listenerPort");
 
   private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
   private static final Pattern KEY_HASH = Pattern.compile("sha256:[0-9a-f]{64}");
@@ -95,42 +98,12 @@ public final class ConfigLoader {
 
   private static GatewayConfig withDefaults(GatewayConfig in, Path baseDir) {
     GatewayConfig.Builder out = in.toBuilder();
+    Defaults.apply(out);
     for (Pool.Builder pool : out.getPoolsBuilderList()) {
-      if (pool.getStrategy() == Strategy.STRATEGY_UNSPECIFIED) {
-        pool.setStrategy(Strategy.PRIORITY);
-      }
-      for (PoolMember.Builder member : pool.getMembersBuilderList()) {
-        if (member.getWeight() == 0) {
-          member.setWeight(1);
-        }
-      }
-      var t = pool.getTimeoutsBuilder();
-      if (t.getRequestSeconds() == 0) t.setRequestSeconds(600);
-      if (t.getTryHeadersSeconds() == 0) t.setTryHeadersSeconds(300);
-      if (t.getTryIdleSeconds() == 0) t.setTryIdleSeconds(120);
-      if (t.getConnectSeconds() == 0) t.setConnectSeconds(5);
-      var e = pool.getEjectionBuilder();
-      if (e.getConsecutive5Xx() == 0) e.setConsecutive5Xx(5);
-      if (e.getConsecutiveGatewayFailures() == 0) e.setConsecutiveGatewayFailures(3);
-      if (e.getBaseEjectionSeconds() == 0) e.setBaseEjectionSeconds(30);
-      if (e.getMaxEjectionPercent() == 0) e.setMaxEjectionPercent(100);
-      if (e.getIntervalSeconds() == 0) e.setIntervalSeconds(10);
-      var cb = pool.getCircuitBreakersBuilder();
-      if (cb.getMaxConnections() == 0) cb.setMaxConnections(1024);
-      if (cb.getMaxPendingRequests() == 0) cb.setMaxPendingRequests(1024);
-      if (cb.getMaxRequests() == 0) cb.setMaxRequests(1024);
-      if (cb.getMaxRetries() == 0) cb.setMaxRetries(3);
-      var r = pool.getRetriesBuilder();
-      if (r.getMaxRetries() == 0) r.setMaxRetries(Math.min(5, Math.max(1, pool.getMembersCount() - 1)));
-      if (r.getMaxRetryAfterSeconds() == 0) r.setMaxRetryAfterSeconds(2);
-    }
-    for (Backend.Builder backend : out.getBackendsBuilderList()) {
-      if (backend.hasHealthCheck()) {
-        var h = backend.getHealthCheckBuilder();
-        if (h.getIntervalSeconds() == 0) h.setIntervalSeconds(10);
-        if (h.getTimeoutSeconds() == 0) h.setTimeoutSeconds(2);
-        if (h.getUnhealthyThreshold() == 0) h.setUnhealthyThreshold(3);
-        if (h.getHealthyThreshold() == 0) h.setHealthyThreshold(2);
+      // Retries.maxRetries' (derived_default): enough to try every other member once, capped
+      // because each retry can wait up to maxRetryAfterSeconds.
+      if (pool.getRetries().getMaxRetries() == 0) {
+        pool.getRetriesBuilder().setMaxRetries(Math.min(5, Math.max(1, pool.getMembersCount() - 1)));
       }
     }
     for (Backend.Builder backend : out.getBackendsBuilderList()) {
@@ -139,29 +112,6 @@ public final class ConfigLoader {
         backend.getCredentialBuilder().setFile(p.toString());
       }
     }
-    ExtProcSettings.Builder ep = out.getExtProcBuilder();
-    if (ep.getGrpcPort() == 0) ep.setGrpcPort(DEFAULT_EXT_PROC_PORT);
-    if (ep.getAdminPort() == 0) ep.setAdminPort(DEFAULT_EXT_PROC_ADMIN_PORT);
-    if (ep.getMaxRequestBytes() == 0) ep.setMaxRequestBytes(DEFAULT_MAX_REQUEST_BYTES);
-    if (ep.getDrainSeconds() == 0) ep.setDrainSeconds(DEFAULT_DRAIN_SECONDS);
-    var tokens = out.getTokensBuilder();
-    if (tokens.getDefaultCompletionReservation() == 0) tokens.setDefaultCompletionReservation(1024);
-    if (tokens.getMaxCompletionReservation() == 0) tokens.setMaxCompletionReservation(8192);
-    if (tokens.getImageTokens() == 0) tokens.setImageTokens(765);
-    if (tokens.getStreamUsage() == dev.weir.config.v1.StreamUsage.STREAM_USAGE_UNSPECIFIED) {
-      tokens.setStreamUsage(dev.weir.config.v1.StreamUsage.REQUEST);
-    }
-    if (out.hasRedis() && out.getRedis().getTimeoutMillis() == 0) out.getRedisBuilder().setTimeoutMillis(200);
-    for (var limit : out.getLimitsBuilderList()) {
-      if (limit.getKey().isEmpty()) limit.setKey("consumer");
-      if (limit.getOnStoreFailure() == dev.weir.config.v1.FailureMode.FAILURE_MODE_UNSPECIFIED) {
-        limit.setOnStoreFailure(dev.weir.config.v1.FailureMode.CLOSED);
-      }
-    }
-    ControlPlaneSettings.Builder cp = out.getControlPlaneBuilder();
-    if (cp.getAdsPort() == 0) cp.setAdsPort(DEFAULT_ADS_PORT);
-    if (cp.getAdminPort() == 0) cp.setAdminPort(DEFAULT_CONTROL_PLANE_ADMIN_PORT);
-    if (cp.getListenerPort() == 0) cp.setListenerPort(DEFAULT_LISTENER_PORT);
     return out.build();
   }
 

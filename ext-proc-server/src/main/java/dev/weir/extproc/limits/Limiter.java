@@ -24,6 +24,9 @@ import org.slf4j.LoggerFactory;
  * <p>Each limit's counters are reserved one after another, each atomically in its store; if one
  * refuses, the ones already taken are given back. Between those two moments other requests see
  * a little less room than there is, never more, so the limits are never over-admitted.
+ *
+ * <p>Each kind of limit (tokens or requests per minute, quota, budget) is one {@link LimitKind}
+ * class; this class composes them: key selection, store failure handling, refunds, settlement.
  */
 public final class Limiter {
   private static final Logger log = LoggerFactory.getLogger(Limiter.class);
@@ -53,12 +56,13 @@ public final class Limiter {
     };
   }
 
-  enum Kind { TPM, RPM, QUOTA, BUDGET }
-
   /** One counter taken for a request, to be corrected later. */
-  record Charge(Limit limit, Kind kind, LimitStore store, String key, long amount, long second, long ttl) {}
+  record Charge(Limit limit, LimitKind kind, LimitStore store, LimitKind.Taken taken, long amount) {}
 
-  private final Map<String, Limit> limits = new HashMap<>();
+  /** A configured limit with the kinds it sets, in the order they are checked. */
+  private record Bound(Limit limit, List<LimitKind> kinds) {}
+
+  private final Map<String, Bound> limits = new HashMap<>();
   private final dev.weir.extproc.policy.PolicySets policies;
   private final Map<String, Price> prices = new HashMap<>();
   private final LimitStore shared;
@@ -73,13 +77,23 @@ public final class Limiter {
     this.shared = shared;
     this.fallback = fallback;
     this.observer = observer;
-    config.getLimitsList().forEach(l -> limits.put(l.getName(), l));
+    config.getLimitsList().forEach(l -> limits.put(l.getName(), new Bound(l, kindsOf(l))));
     this.policies = new dev.weir.extproc.policy.PolicySets(config);
     for (Model m : config.getModelsList()) {
       if (m.hasPrice()) {
         prices.put(m.getName(), m.getPrice());
       }
     }
+  }
+
+  /** The kinds a limit sets; one limit may set several, each counted on its own. */
+  static List<LimitKind> kindsOf(Limit limit) {
+    List<LimitKind> kinds = new ArrayList<>();
+    if (limit.getTokensPerMinute() > 0) kinds.add(new TokensPerMinute(limit.getTokensPerMinute()));
+    if (limit.getRequestsPerMinute() > 0) kinds.add(new RequestsPerMinute(limit.getRequestsPerMinute()));
+    if (limit.hasQuota()) kinds.add(new TokenQuota(limit.getQuota()));
+    if (limit.hasBudget()) kinds.add(new MoneyBudget(limit.getBudget()));
+    return List.copyOf(kinds);
   }
 
   /**
@@ -113,23 +127,20 @@ public final class Limiter {
   }
 
   public Admission admit(Facts f) {
-    long tokens = f.promptTokens() + f.completionReservation();
-    long cost = costMicros(f.model(), f.promptTokens(), 0, f.completionReservation());
+    LimitKind.Demand demand = new LimitKind.Demand(f.promptTokens(), f.completionReservation(),
+        costMicros(f.model(), f.promptTokens(), 0, f.completionReservation()));
     List<Charge> taken = new ArrayList<>();
     Map<String, String> headers = new LinkedHashMap<>();
     for (String name : policies.resolve(f.consumer(), f.model()).limitNames()) {
-      Limit limit = limits.get(name);
-      String keyValue = keyValue(limit, f);
-      String base = limit.getName() + "|" + keyValue;
-      List<Step> steps = new ArrayList<>();
-      if (limit.getTokensPerMinute() > 0) steps.add(new Step(Kind.TPM, limit.getTokensPerMinute(), tokens));
-      if (limit.getRequestsPerMinute() > 0) steps.add(new Step(Kind.RPM, limit.getRequestsPerMinute(), 1));
-      if (limit.hasQuota()) steps.add(new Step(Kind.QUOTA, limit.getQuota().getTokens(), tokens));
-      if (limit.hasBudget()) steps.add(new Step(Kind.BUDGET, (long) Math.floor(limit.getBudget().getUsd() * 1e6), cost));
-      for (Step step : steps) {
-        Result r;
+      Bound bound = limits.get(name);
+      Limit limit = bound.limit();
+      String counter = limit.getName() + "|" + keyValue(limit, f);
+      for (LimitKind kind : bound.kinds()) {
+        long amount = kind.reserve(demand);
+        LimitStore store = shared;
+        LimitKind.Taken t;
         try {
-          r = take(shared, limit, step, base);
+          t = kind.take(store, counter, amount);
         } catch (LimitStore.UnavailableException e) {
           boolean open = limit.getOnStoreFailure() == FailureMode.OPEN;
           observer.storeError(limit.getName(), open);
@@ -137,91 +148,26 @@ public final class Limiter {
               open ? "open to local counters" : "closed");
           if (!open) {
             release(taken);
-            observer.decision(limit.getName(), kindName(step.kind), "store_unavailable");
+            observer.decision(limit.getName(), kind.label(), "store_unavailable");
             return new Refused(new ApiError(503, "server_error", "limit_store_unavailable",
                 "The gateway cannot check limit \"" + limit.getName() + "\" right now; try again shortly."), 1,
                 limit.getName());
           }
-          r = take(fallback, limit, step, base);
+          store = fallback;
+          t = kind.take(store, counter, amount);
         }
-        if (!r.admitted) {
+        if (!t.admitted()) {
           release(taken);
-          observer.decision(limit.getName(), kindName(step.kind), "refused");
-          return refusal(limit, step, r, f, tokens);
+          observer.decision(limit.getName(), kind.label(), "refused");
+          return kind.refusal(limit.getName(), amount, t, demand);
         }
-        observer.decision(limit.getName(), kindName(step.kind), "admitted");
-        taken.add(r.charge);
-        describe(headers, step.kind, step.limit, r.remaining);
+        observer.decision(limit.getName(), kind.label(), "admitted");
+        taken.add(new Charge(limit, kind, store, t, amount));
+        kind.report(headers, t.remaining());
       }
     }
-    return new Admitted(new Reservation(this, f.model(), f.promptTokens(), f.completionReservation(), cost, taken),
-        headers);
-  }
-
-  private record Step(Kind kind, long limit, long cost) {}
-
-  private record Result(boolean admitted, long remaining, long retryAfter, Charge charge) {}
-
-  private Result take(LimitStore store, Limit limit, Step step, String base) {
-    switch (step.kind) {
-      case TPM, RPM -> {
-        String key = base + "|" + step.kind.name().toLowerCase(Locale.ROOT);
-        LimitStore.Window w = store.reserveWindow(key, step.limit, step.cost);
-        return new Result(w.admitted(), w.remaining(), w.retryAfterSeconds(),
-            new Charge(limit, step.kind, store, key, step.cost, w.second(), 0));
-      }
-      default -> {
-        var period = step.kind == Kind.QUOTA
-            ? Periods.of(limit.getQuota().getPeriod(), limit.getQuota().getTimeZone(), store.nowMillis())
-            : Periods.of(limit.getBudget().getPeriod(), limit.getBudget().getTimeZone(), store.nowMillis());
-        String key = base + "|" + step.kind.name().toLowerCase(Locale.ROOT) + "|" + period.id();
-        LimitStore.Counter c = store.reserveCounter(key, step.limit, step.cost, period.ttlSeconds());
-        return new Result(c.admitted(), c.remaining(), 0,
-            new Charge(limit, step.kind, store, key, step.cost, 0, period.ttlSeconds()));
-      }
-    }
-  }
-
-  private Refused refusal(Limit limit, Step step, Result r, Facts f, long tokens) {
-    String name = limit.getName();
-    return switch (step.kind) {
-      case TPM -> new Refused(new ApiError(429, "rate_limit_exceeded", "tokens_per_minute_exceeded",
-          step.cost > step.limit
-              ? "This request needs about " + step.cost + " tokens (" + f.promptTokens() + " prompt + "
-                  + f.completionReservation() + " reserved for the answer), more than limit \"" + name
-                  + "\" allows in a minute (" + step.limit + "). Lower max_tokens or shorten the prompt."
-              : "Limit \"" + name + "\" of " + step.limit + " tokens per minute is reached; this request needs about "
-                  + step.cost + ". Retry after " + r.retryAfter + " s."), r.retryAfter, name);
-      case RPM -> new Refused(new ApiError(429, "rate_limit_exceeded", "requests_per_minute_exceeded",
-          "Limit \"" + name + "\" of " + step.limit + " requests per minute is reached. Retry after "
-              + r.retryAfter + " s."), r.retryAfter, name);
-      case QUOTA -> new Refused(new ApiError(403, "insufficient_quota", "token_quota_exceeded",
-          "Token quota \"" + name + "\" for this " + limit.getQuota().getPeriod().name().toLowerCase(Locale.ROOT)
-              + " is used up (" + r.remaining + " of " + step.limit + " left; this request needs about "
-              + tokens + ")."), 0, name);
-      case BUDGET -> new Refused(new ApiError(403, "insufficient_quota", "budget_exceeded",
-          String.format(Locale.ROOT, "Budget \"%s\" of $%.2f for this %s is used up ($%.4f left; this request may"
-              + " cost $%.4f).", name, limit.getBudget().getUsd(),
-              limit.getBudget().getPeriod().name().toLowerCase(Locale.ROOT), r.remaining / 1e6, step.cost / 1e6)),
-          0, name);
-    };
-  }
-
-  private static void describe(Map<String, String> headers, Kind kind, long limit, long remaining) {
-    // With several limits of a kind, report the one with the least room.
-    String[] names = switch (kind) {
-      case TPM -> new String[] {"x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens"};
-      case RPM -> new String[] {"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests"};
-      case QUOTA -> new String[] {"x-weir-quota-limit-tokens", "x-weir-quota-remaining-tokens"};
-      case BUDGET -> new String[] {"x-weir-budget-limit-usd", "x-weir-budget-remaining-usd"};
-    };
-    String shown = headers.get(names[1]);
-    boolean money = kind == Kind.BUDGET;
-    double current = shown == null ? Double.MAX_VALUE : Double.parseDouble(shown) * (money ? 1e6 : 1);
-    if (remaining < current) {
-      headers.put(names[0], money ? String.format(Locale.ROOT, "%.2f", limit / 1e6) : Long.toString(limit));
-      headers.put(names[1], money ? String.format(Locale.ROOT, "%.6f", remaining / 1e6) : Long.toString(remaining));
-    }
+    return new Admitted(new Reservation(this, f.model(), f.promptTokens(), f.completionReservation(),
+        demand.costMicros(), taken), headers);
   }
 
   private static String keyValue(Limit limit, Facts f) {
@@ -252,23 +198,11 @@ public final class Limiter {
       return;
     }
     try {
-      switch (c.kind()) {
-        case TPM, RPM -> c.store().adjustWindow(c.key(), c.second(), delta);
-        default -> c.store().adjustCounter(c.key(), delta, c.ttl());
-      }
+      c.kind().adjust(c.store(), c.taken(), delta);
     } catch (LimitStore.UnavailableException e) {
       observer.storeError(c.limit().getName(), false);
-      log.warn("could not correct {} by {} ({}); the reservation stands", c.key(), delta, e.getMessage());
+      log.warn("could not correct {} by {} ({}); the reservation stands", c.taken().key(), delta, e.getMessage());
     }
-  }
-
-  private static String kindName(Kind k) {
-    return switch (k) {
-      case TPM -> "tokens_per_minute";
-      case RPM -> "requests_per_minute";
-      case QUOTA -> "token_quota";
-      case BUDGET -> "budget";
-    };
   }
 
   /** What one admitted request holds; reconcile it once, when its usage is known. */
@@ -310,14 +244,9 @@ public final class Limiter {
       if (!settled.compareAndSet(false, true)) {
         return cost;
       }
-      long tokens = inputTokens + outputTokens;
+      LimitKind.Usage usage = new LimitKind.Usage(inputTokens + outputTokens, cost);
       for (Charge c : charges) {
-        long actual = switch (c.kind()) {
-          case TPM, QUOTA -> tokens;
-          case RPM -> c.amount(); // the request happened either way
-          case BUDGET -> cost;
-        };
-        limiter.adjust(c, actual - c.amount());
+        limiter.adjust(c, c.kind().used(usage, c.amount()) - c.amount());
       }
       return cost;
     }
