@@ -231,10 +231,13 @@ class AnthropicEndToEndTest {
 
   @Test
   void overloadedAnthropicIsAnOpenAiError() {
-    anthropic.enqueue(new ScriptedUpstream.Json(529, AnthropicDialect.error("overloaded_error", "Overloaded")));
+    // 529 is retried (Envoy's default of one retry for a one-member pool); both attempts are overloaded.
+    anthropic.enqueue(new ScriptedUpstream.Json(529, AnthropicDialect.error("overloaded_error", "Overloaded")),
+        new ScriptedUpstream.Json(529, AnthropicDialect.error("overloaded_error", "Overloaded")));
     OpenAIException e = assertThrows(OpenAIException.class,
         () -> client().chat().completions().create(chat("claude").build()));
     assertTrue(e.getMessage().contains("Overloaded"), e.getMessage());
+    assertEquals(2, anthropic.received().size(), "a 529 is retried");
   }
 
   @Test

@@ -313,7 +313,7 @@ public final class EnvoyResources {
   static RetryPolicy retryPolicy(Pool pool) {
     return RetryPolicy.newBuilder()
         .setRetryOn("connect-failure,reset,retriable-status-codes")
-        .addAllRetriableStatusCodes(List.of(429, 500, 502, 503, 504))
+        .addAllRetriableStatusCodes(List.of(429, 500, 502, 503, 504, 529))
         .setNumRetries(UInt32Value.of(pool.getRetries().getMaxRetries()))
         // Until the backend starts answering; stops counting once a response streams.
         .setPerTryTimeout(Durations.fromSeconds(pool.getTimeouts().getTryHeadersSeconds()))

@@ -94,7 +94,8 @@ class EnvoyResourcesTest {
     assertEquals(Wire.poolCluster("gpt-4o"), route.getRoute().getCluster());
     assertTrue(route.getRoute().getAutoHostRewrite().getValue(), "Host becomes the backend's hostname");
     RetryPolicy retry = route.getRoute().getRetryPolicy();
-    assertEquals(List.of(429, 500, 502, 503, 504), retry.getRetriableStatusCodesList());
+    // 529 is Anthropic's "overloaded": another member should take the request.
+    assertEquals(List.of(429, 500, 502, 503, 504, 529), retry.getRetriableStatusCodesList());
     assertTrue(retry.getRetryOn().contains("retriable-status-codes"));
     assertTrue(retry.getRetryOn().contains("connect-failure"));
     assertEquals(1, retry.getNumRetries().getValue());

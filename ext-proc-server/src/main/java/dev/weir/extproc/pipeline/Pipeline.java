@@ -48,7 +48,7 @@ public final class Pipeline {
         new Entry("limits", RequestSlot.LIMITS, ResponseSlot.SETTLE, LimitStage::new),
         new Entry("route", RequestSlot.ROUTE, ResponseSlot.ROUTE, RouteStage::new),
         new Entry("usage", null, ResponseSlot.USAGE, UsageStage::new),
-        new Entry("telemetry", null, ResponseSlot.AUDIT, TelemetryStage::new)));
+        new Entry("audit", null, ResponseSlot.AUDIT, TelemetryStage::new)));
   }
 
   public List<Entry> entries() {

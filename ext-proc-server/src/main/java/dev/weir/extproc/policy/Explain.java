@@ -42,12 +42,14 @@ public final class Explain {
     out.append("\nrequest, in order:\n");
     int i = 1;
     for (Pipeline.Entry e : pipeline.requestOrder()) {
-      out.append(String.format(Locale.ROOT, "  %d. %-13s %s%n", i++, e.name(), "(" + slot(e.request().name()) + ")"));
+      out.append(String.format(Locale.ROOT, "  %d. %-13s %s", i++, e.name(), slot(e.name(), e.request().name()))
+          .stripTrailing()).append('\n');
     }
     out.append("response, in order:\n");
     i = 1;
     for (Pipeline.Entry e : pipeline.responseOrder()) {
-      out.append(String.format(Locale.ROOT, "  %d. %-13s %s%n", i++, e.name(), "(" + slot(e.response().name()) + ")"));
+      out.append(String.format(Locale.ROOT, "  %d. %-13s %s", i++, e.name(), slot(e.name(), e.response().name()))
+          .stripTrailing()).append('\n');
     }
     PolicySets.Resolved resolved = new PolicySets(config).resolve(consumerName, modelName);
     out.append("\nlimits (global floor, then model, then consumer; all must admit):\n");
@@ -56,14 +58,14 @@ public final class Explain {
     }
     for (PolicySets.Attached a : resolved.limits()) {
       Limit limit = find(config.getLimitsList(), l -> l.getName().equals(a.name())).orElseThrow();
-      out.append(String.format(Locale.ROOT, "  %-16s %-8s %s%n", a.name(), a.level().name().toLowerCase(Locale.ROOT),
+      out.append(String.format(Locale.ROOT, "  %-16s %-8s %s\n", a.name(), a.level().name().toLowerCase(Locale.ROOT),
           describe(limit)));
     }
     out.append("\nbackends of pool ").append(model.getPool()).append(":\n");
     Pool pool = find(config.getPoolsList(), p -> p.getName().equals(model.getPool())).orElseThrow();
     for (PoolMember m : pool.getMembersList()) {
       Backend b = find(config.getBackendsList(), x -> x.getName().equals(m.getBackend())).orElseThrow();
-      out.append(String.format(Locale.ROOT, "  priority %d  %-20s %-17s %s%n", m.getPriority(), b.getName(),
+      out.append(String.format(Locale.ROOT, "  priority %d  %-20s %-17s %s\n", m.getPriority(), b.getName(),
           ProviderRules.yamlName(b.getProvider()),
           !m.getDeployment().isEmpty() ? "deployment " + m.getDeployment()
               : !m.getModel().isEmpty() ? "model " + m.getModel() : "model " + modelName));
@@ -71,8 +73,10 @@ public final class Explain {
     return out.toString();
   }
 
-  private static String slot(String name) {
-    return name.toLowerCase(Locale.ROOT).replace('_', ' ');
+  /** The slot in parentheses when the stage's name does not already say it. */
+  private static String slot(String stage, String slotName) {
+    String slot = slotName.toLowerCase(Locale.ROOT).replace('_', ' ');
+    return slot.equals(stage) ? "" : "(" + slot + ")";
   }
 
   private static String describe(Limit l) {
