@@ -40,6 +40,7 @@ import org.junit.jupiter.api.Test;
 class AnthropicEndToEndTest {
   static final String KEY = "sk-weir-anthropic-test-0001";
   static final String ANTHROPIC_SECRET = "sk-ant-upstream-secret";
+  static final String METERED_KEY = "sk-weir-anthropic-test-0002";
   static ScriptedUpstream anthropic;
   static ScriptedUpstream azure;
   static Gateway gw;
@@ -70,11 +71,17 @@ class AnthropicEndToEndTest {
         models:
           - { name: claude, pool: claude }
           - { name: gpt-4o, pool: mixed }
+        limits:
+          - { name: quota, quota: { tokens: 1000000, period: month } }
         consumers:
           - name: app
             keys: [ "%s" ]
             models: [ "*" ]
-        """.formatted(azure.url(), ApiKeys.hash(KEY));
+          - name: metered
+            keys: [ "%s" ]
+            models: [ "*" ]
+            limits: [ quota ]
+        """.formatted(azure.url(), ApiKeys.hash(KEY), ApiKeys.hash(METERED_KEY));
     gw = new Gateway(yaml, anthropic, Map.of("ANTHROPIC_KEY", ANTHROPIC_SECRET, "AOAI_KEY", "azure-secret"));
   }
 
@@ -270,5 +277,31 @@ class AnthropicEndToEndTest {
         "event: content_block_delta\ndata: {not json\n\n"), Duration.ZERO));
     var response = gw.chat(KEY, "{\"model\":\"claude\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
     assertTrue(response.bodyText().contains("malformed_stream"), response.bodyText());
+  }
+
+  private static long quotaRemaining() {
+    var r = gw.chat(METERED_KEY, "{\"model\":\"claude\",\"max_tokens\":10,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    assertEquals(200, r.status(), r.toString());
+    // What the next request saw before its own reservation, plus that reservation.
+    return Long.parseLong(r.headers().get("x-weir-quota-remaining-tokens"))
+        + Long.parseLong(r.headers().get("x-weir-tokens-reserved"));
+  }
+
+  @Test
+  void aStreamThatFailsMidWayIsChargedForWhatStreamedNotForItsReservation() {
+    long before = quotaRemaining();
+    List<String> events = new java.util.ArrayList<>(AnthropicDialect.textEvents("claude-sonnet-4-5",
+        List.of("Hel"), 12).subList(0, 4));
+    events.add(AnthropicDialect.event("error",
+        "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"Internal error\"}}"));
+    anthropic.enqueue(new ScriptedUpstream.Sse(events, Duration.ZERO));
+    var failed = gw.chat(METERED_KEY, "{\"model\":\"claude\",\"stream\":true,\"max_tokens\":4000,"
+        + "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    assertTrue(failed.bodyText().contains("Internal error"), failed.bodyText());
+    long after = quotaRemaining();
+    // The previous probe (a served request) and the failed stream were charged; the 4,000-token
+    // reservation was not kept.
+    long charged = before - after;
+    assertTrue(charged > 0 && charged < 200, "charged " + charged + " tokens");
   }
 }
