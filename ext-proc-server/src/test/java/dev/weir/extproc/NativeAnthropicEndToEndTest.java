@@ -11,6 +11,7 @@ import com.anthropic.core.JsonValue;
 import com.anthropic.core.http.HttpResponseFor;
 import com.anthropic.core.http.StreamResponse;
 import com.anthropic.errors.UnauthorizedException;
+import com.anthropic.errors.AnthropicException;
 import com.anthropic.errors.BadRequestException;
 import com.anthropic.errors.NotFoundException;
 import com.anthropic.errors.RateLimitException;
@@ -27,6 +28,7 @@ import com.anthropic.models.messages.ToolUseBlock;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.weir.config.ApiKeys;
+import dev.weir.testkit.AnthropicDialect;
 import dev.weir.testkit.ExchangeRequest;
 import dev.weir.testkit.ExchangeResponse;
 import dev.weir.testkit.ScriptedUpstream;
@@ -47,6 +49,7 @@ class NativeAnthropicEndToEndTest {
   static final String CODER_KEY = "sk-weir-coder-0001";
   static final String STREAMER_KEY = "sk-weir-streamer-0002";
   static final String TOOLS_KEY = "sk-weir-tools-0003";
+  static final String CUT_KEY = "sk-weir-cut-0004";
   static final String ANTHROPIC_SECRET = "sk-ant-upstream-secret";
   static final String MODEL = "claude-sonnet-4-5";
   static final ObjectMapper JSON = new ObjectMapper();
@@ -74,7 +77,9 @@ class NativeAnthropicEndToEndTest {
           - { name: coder, keys: [ "%s" ], models: [ "*" ], limits: [ tpm ] }
           - { name: streamer, keys: [ "%s" ], models: [ "*" ] }
           - { name: tools, keys: [ "%s" ], models: [ "*" ] }
-        """.formatted(openai.url(), ApiKeys.hash(CODER_KEY), ApiKeys.hash(STREAMER_KEY), ApiKeys.hash(TOOLS_KEY));
+          - { name: cut, keys: [ "%s" ], models: [ "*" ] }
+        """.formatted(openai.url(), ApiKeys.hash(CODER_KEY), ApiKeys.hash(STREAMER_KEY), ApiKeys.hash(TOOLS_KEY),
+        ApiKeys.hash(CUT_KEY));
     gw = new Gateway(yaml, anthropic, Map.of("ANTHROPIC_KEY", ANTHROPIC_SECRET, "OPENAI_KEY", "sk-openai"));
   }
 
@@ -225,5 +230,26 @@ class NativeAnthropicEndToEndTest {
     assertEquals(200, r.status(), r.bodyText());
     assertNull(openai.last().header("x-api-key"), "the client's Weir key is removed");
     assertEquals("Bearer sk-openai", openai.last().header("authorization"));
+  }
+
+  @Test
+  void errorEventMidStreamReachesTheSdkAndChargesMessageStartsInputAndWhatWasStreamed() throws Exception {
+    List<String> events = new java.util.ArrayList<>(AnthropicDialect.textEvents("claude-sonnet-4-5-20250929",
+        List.of("Hello there"), 40).subList(0, 4));
+    events.add(AnthropicDialect.event("error",
+        "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded mid-stream\"}}"));
+    anthropic.enqueue(new ScriptedUpstream.Sse(events, java.time.Duration.ZERO));
+    AnthropicException e = assertThrows(AnthropicException.class, () -> {
+      try (StreamResponse<RawMessageStreamEvent> stream = client(CUT_KEY).messages()
+          .createStreaming(hello(MODEL, 100).build())) {
+        stream.stream().forEach(event -> { });
+      }
+    });
+    assertTrue(String.valueOf(e.getMessage()).contains("Overloaded"), e.toString());
+
+    String prefix = "weir_tokens_total{backend=\"claude\",consumer=\"cut\",counted_by=\"gateway\",model=\"" + MODEL + "\",type=";
+    String metrics = gw.metricsContaining(prefix + "\"output\"}");
+    assertTrue(metrics.contains(prefix + "\"input\"} 40.0"), "message_start's input tokens: " + metrics);
+    assertTrue(metrics.contains(prefix + "\"output\"} 2.0"), "\"Hello there\" as streamed: " + metrics);
   }
 }

@@ -167,6 +167,11 @@ final class AnthropicMessagesDialect implements Dialect {
         }
         return Read.NOTHING;
       }
+
+      @Override
+      public long reportedInputTokens() {
+        return sofar == null ? -1 : sofar.promptTokens();
+      }
     };
   }
 

@@ -72,6 +72,14 @@ public interface Dialect {
      * {@code answerText}, and says what it learnt.
      */
     Read read(JsonNode event, StringBuilder answerText);
+
+    /**
+     * The prompt tokens the stream reported before its final usage (Anthropic's
+     * {@code message_start}), or -1: used when the stream is cut before it completes.
+     */
+    default long reportedInputTokens() {
+      return -1;
+    }
   }
 
   /**

@@ -135,7 +135,10 @@ public final class RouterExchange implements Exchange {
     state.responseHeaders(status, headers, streaming, local, backend);
     Mutation mutation = new Mutation();
     if (translator != null) {
-      // The body will be the client's dialect, of another length.
+      // The body will be the client's dialect, of another length: the body answer sets the new
+      // Content-Length, which Envoy checks against the mutated body in BUFFERED mode
+      // (ProcessorState::handleBodyResponse, "mismatch between content length and the length of
+      // the mutated body"); a stream has none.
       mutation.removeHeader("content-length")
           .setHeader("content-type", streaming ? "text/event-stream" : "application/json");
     }

@@ -70,15 +70,20 @@ public final class UsageStage implements Stage {
     }
   }
 
-  /** No usage from the backend: our estimate of the prompt, our count of the answer. */
-  private static void countIfUnreported(ExchangeState exchange) {
+  /**
+   * No usage from the backend: the prompt tokens the stream reported, else our estimate; our count
+   * of the answer.
+   */
+  private void countIfUnreported(ExchangeState exchange) {
     ParsedRequest request = exchange.request();
     if (exchange.record().usage() != null || !exchange.served() || request == null) {
       return;
     }
     TokenCounter tokens = exchange.gateway().tokens();
+    long reported = reader == null ? -1 : reader.reportedInputTokens();
     long estimated = exchange.record().estimatedPromptTokens();
-    long input = estimated >= 0 ? estimated : exchange.dialect().promptTokens(tokens, request);
+    long input = reported >= 0 ? reported
+        : estimated >= 0 ? estimated : exchange.dialect().promptTokens(tokens, request);
     long output = tokens.count(request.model(), exchange.answerText().toString());
     exchange.record().usage(new Usage(input, output, input + output, -1, -1));
     exchange.record().usageCounted();

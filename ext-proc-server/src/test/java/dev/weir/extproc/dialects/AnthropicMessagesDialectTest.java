@@ -94,6 +94,7 @@ class AnthropicMessagesDialectTest {
     assertSame(Dialect.Read.NOTHING, reader.read(json("""
         {"type":"message_start","message":{"id":"m","type":"message","role":"assistant","content":[],
          "usage":{"input_tokens":12,"cache_read_input_tokens":3,"output_tokens":1}}}"""), text));
+    assertEquals(15, reader.reportedInputTokens(), "known before the answer completes, for a cut stream");
     reader.read(json("{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi \"}}"), text);
     reader.read(json("""
         {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"get_weather","input":{}}}"""),
