@@ -128,7 +128,8 @@ public final class RouterExchange implements Exchange {
     boolean local = headers.containsKey(GatewayHeaders.LOCAL_REPLY);
     String backend = Messages.attribute(message, GatewayHeaders.BACKEND_ATTRIBUTE);
     String contentType = headers.getOrDefault("content-type", "");
-    // A local reply of the upstream pass is a gateway error in OpenAI's shape: the client's dialect may reshape it.
+    // A local reply of the upstream pass is a gateway error in OpenAI's shape; the client's dialect
+    // may reshape it.
     translator = local ? state.dialect().localReplyTranslator() : translatorFor(backend);
     boolean streaming = status == 200 && (translator != null ? translator.streams(status, contentType)
         : contentType.startsWith("text/event-stream"));
