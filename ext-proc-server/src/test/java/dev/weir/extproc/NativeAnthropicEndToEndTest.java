@@ -224,6 +224,21 @@ class NativeAnthropicEndToEndTest {
   }
 
   @Test
+  void claudeCodeStyleRequestWithBearerKeyBetaQueryAndBetaHeaderPassesThrough() throws Exception {
+    ExchangeResponse r = gw.envoy.send(ExchangeRequest.post("/v1/messages?beta=true",
+        "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+        "authorization", "Bearer " + TOOLS_KEY, "anthropic-beta", "interleaved-thinking-2025-05-14",
+        "anthropic-version", "2023-06-01"));
+    assertEquals(200, r.status(), r.bodyText());
+    assertEquals("message", JSON.readTree(r.body()).path("type").asText());
+    ScriptedUpstream.Recorded sent = anthropic.last();
+    assertEquals("/v1/messages", sent.path());
+    assertEquals("interleaved-thinking-2025-05-14", sent.header("anthropic-beta"));
+    assertNull(sent.header("authorization"), "the Weir key in Authorization is removed too");
+    assertEquals(ANTHROPIC_SECRET, sent.header("x-api-key"));
+  }
+
+  @Test
   void weirKeyInXApiKeyServesOpenAiClientsTooAndNeverReachesTheBackend() {
     ExchangeResponse r = gw.envoy.send(ExchangeRequest.post("/v1/chat/completions",
         "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", "x-api-key", TOOLS_KEY));
