@@ -25,8 +25,9 @@ import java.util.regex.Pattern;
 /**
  * A scripted OpenAI-compatible backend over real HTTP. By default it answers like OpenAI (chat
  * completions as JSON or SSE with {@code usage}, completions, embeddings), also on Azure OpenAI's
- * {@code /openai/deployments/{name}/...} paths, and like Anthropic on {@code /v1/messages}
- * ({@link AnthropicDialect}). Tests queue {@link Reply replies} to script errors
+ * {@code /openai/deployments/{name}/...} paths, like Anthropic on {@code /v1/messages}
+ * ({@link AnthropicDialect}) and OpenAI's Responses API on {@code /v1/responses}
+ * ({@link ResponsesDialect}). Tests queue {@link Reply replies} to script errors
  * (429 with {@code Retry-After}, 500, 503), slow and hanging answers, and dropped connections.
  * Every request it receives is recorded for assertions.
  */
@@ -214,6 +215,7 @@ public final class ScriptedUpstream implements AutoCloseable {
     String text = "Hello from " + name + "!";
     switch (p) {
       case "/v1/messages" -> AnthropicDialect.answer(ex, request, text);
+      case "/v1/responses" -> ResponsesDialect.answer(ex, request, model, text);
       case "/v1/chat/completions" -> {
         if (request.path("stream").asBoolean(false)) {
           boolean usage = request.path("stream_options").path("include_usage").asBoolean(false);

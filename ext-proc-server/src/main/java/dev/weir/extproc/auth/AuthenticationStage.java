@@ -6,8 +6,9 @@ import dev.weir.extproc.pipeline.Mutation;
 import dev.weir.extproc.pipeline.Stage;
 
 /**
- * Authenticates the caller by its Weir key ({@code Authorization: Bearer} or {@code api-key}),
- * answers 401 otherwise, and removes the client's credentials so no backend ever sees them.
+ * Authenticates the caller by its Weir key ({@code Authorization: Bearer}, {@code api-key} as Azure
+ * SDKs send it, or {@code x-api-key} as Anthropic SDKs and Claude Code send it), answers 401
+ * otherwise, and removes the client's credentials so no backend ever sees them.
  */
 public final class AuthenticationStage implements Stage {
   @Override
@@ -19,12 +20,12 @@ public final class AuthenticationStage implements Stage {
   public Decision onRequestHeaders(ExchangeState exchange, Mutation mutation) {
     var headers = exchange.requestHeaders();
     Authenticator.Result auth = exchange.gateway().authenticator().authenticate(
-        headers.get("authorization"), headers.get("api-key"));
+        headers.get("authorization"), headers.getOrDefault("api-key", headers.get("x-api-key")));
     if (auth instanceof Authenticator.Rejected rejected) {
       return Decision.reject(rejected.error());
     }
     exchange.caller(((Authenticator.Authenticated) auth).caller());
-    mutation.removeHeader("authorization").removeHeader("api-key");
+    mutation.removeHeader("authorization").removeHeader("api-key").removeHeader("x-api-key");
     return Decision.proceed();
   }
 }

@@ -36,7 +36,7 @@ public final class Authenticator {
 
   /**
    * @param authorization the Authorization header, or null
-   * @param apiKey the api-key header, or null
+   * @param apiKey the api-key (or Anthropic's x-api-key) header, or null
    */
   public Result authenticate(String authorization, String apiKey) {
     String key = null;
@@ -54,7 +54,7 @@ public final class Authenticator {
     if (key == null || key.isEmpty()) {
       return new Rejected(ApiError.unauthorized("missing_api_key",
           "You didn't provide an API key. Send it as \"Authorization: Bearer <key>\" or in the"
-              + " \"api-key\" header."));
+              + " \"api-key\" (or \"x-api-key\") header."));
     }
     Caller caller = byKeyHash.get(ApiKeys.hash(key));
     if (caller == null) {

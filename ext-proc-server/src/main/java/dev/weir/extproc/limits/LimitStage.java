@@ -1,7 +1,7 @@
 package dev.weir.extproc.limits;
 
 import dev.weir.extproc.GatewayRuntime;
-import dev.weir.extproc.openai.Endpoint;
+import dev.weir.extproc.dialects.Dialect;
 import dev.weir.extproc.openai.Usage;
 import dev.weir.extproc.pipeline.Decision;
 import dev.weir.extproc.pipeline.ExchangeState;
@@ -35,7 +35,7 @@ public final class LimitStage implements Stage {
     if (!gateway.limiter().limits(consumer, exchange.request().model())) {
       return Decision.proceed();
     }
-    long prompt = gateway.tokens().promptTokens(exchange.request());
+    long prompt = exchange.dialect().promptTokens(gateway.tokens(), exchange.request());
     exchange.record().estimatedPromptTokens(prompt);
     Limiter.Admission admission = gateway.limiter().admit(new Limiter.Facts(consumer, exchange.clientIp(),
         exchange.requestHeaders(), exchange.jwtClaims(), exchange.request().model(), prompt,
@@ -54,18 +54,18 @@ public final class LimitStage implements Stage {
     return Decision.proceed();
   }
 
-  /** max_completion_tokens, else max_tokens, else the default; capped; times n choices. */
+  /** The output tokens the request allows (its dialect reads them), else the default; capped; per choice. */
   static long completionReservation(ExchangeState exchange) {
-    if (exchange.endpoint() == Endpoint.EMBEDDINGS) {
+    Dialect dialect = exchange.dialect();
+    JsonNode body = exchange.request().body();
+    long asked = dialect.maxOutputTokens(body);
+    if (asked < 0) {
       return 0;
     }
-    JsonNode body = exchange.request().body();
     var settings = exchange.gateway().config().getTokens();
-    long asked = body.path("max_completion_tokens").asLong(body.path("max_tokens").asLong(0));
     long each = asked > 0 ? Math.min(asked, settings.getMaxCompletionReservation())
         : settings.getDefaultCompletionReservation();
-    long n = Math.max(1, Math.min(body.path("n").asLong(1), 128));
-    return each * n;
+    return each * dialect.choices(body);
   }
 
   @Override

@@ -29,6 +29,23 @@ public record ApiError(int status, String type, String code, String message) {
     return new ApiError(500, "server_error", "internal_error", message);
   }
 
+  /**
+   * Reads back an error in OpenAI's shape (one the gateway made, or an OpenAI-speaking backend's);
+   * a body that is not one becomes an error with a message naming the status.
+   */
+  public static ApiError parse(int status, byte[] json) {
+    com.fasterxml.jackson.databind.JsonNode error;
+    try {
+      error = Json.MAPPER.readTree(json).path("error");
+    } catch (java.io.IOException | RuntimeException e) {
+      error = com.fasterxml.jackson.databind.node.MissingNode.getInstance();
+    }
+    String message = error.path("message").asText("");
+    return new ApiError(status, error.path("type").asText(status >= 500 ? "server_error" : "invalid_request_error"),
+        error.path("code").asText(Integer.toString(status)),
+        message.isEmpty() ? "The gateway answered " + status + "." : message);
+  }
+
   public byte[] toJson() {
     ObjectNode root = Json.MAPPER.createObjectNode();
     ObjectNode error = root.putObject("error");

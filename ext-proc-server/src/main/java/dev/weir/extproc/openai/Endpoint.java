@@ -1,11 +1,19 @@
 package dev.weir.extproc.openai;
 
-/** The OpenAI API operations the gateway serves, by request path. */
+/**
+ * The API operations the gateway serves, by request path: OpenAI's, and Anthropic's Messages API for
+ * native Anthropic clients. How each is read (validation, token estimate, usage) is its
+ * {@code dev.weir.extproc.dialects.Dialect}.
+ */
 public enum Endpoint {
   CHAT_COMPLETIONS("/v1/chat/completions", "POST", "/chat/completions"),
   COMPLETIONS("/v1/completions", "POST", "/completions"),
   EMBEDDINGS("/v1/embeddings", "POST", "/embeddings"),
-  MODELS("/v1/models", "GET", null);
+  MODELS("/v1/models", "GET", null),
+  /** OpenAI's Responses API; Azure serves it outside the deployment paths (see its adapter). */
+  RESPONSES("/v1/responses", "POST", null),
+  /** Anthropic's Messages API, for clients that speak it natively (Anthropic SDKs, Claude Code). */
+  MESSAGES("/v1/messages", "POST", null);
 
   private final String path;
   private final String method;
@@ -25,14 +33,14 @@ public enum Endpoint {
     return method;
   }
 
-  /** The operation's path under {@code /openai/deployments/{name}} on Azure OpenAI. */
+  /** The operation's path under {@code /openai/deployments/{name}} on Azure OpenAI, or null. */
   public String azureSuffix() {
     return azureSuffix;
   }
 
   /** Whether the operation can answer with an SSE stream ({@code "stream": true}). */
   public boolean canStream() {
-    return this == CHAT_COMPLETIONS || this == COMPLETIONS;
+    return this == CHAT_COMPLETIONS || this == COMPLETIONS || this == RESPONSES || this == MESSAGES;
   }
 
   /** The endpoint for a path without its query string; null when we do not serve the path. */

@@ -6,8 +6,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 
 /**
- * An OpenAI request body, parsed and checked for what the gateway relies on: a JSON object, a
- * string {@code model}, and the operation's required input. Anything else is the backend's to judge.
+ * A request body, parsed and checked for what the gateway relies on: a JSON object, a string
+ * {@code model}, and the operation's required input (its dialect's check). Anything else is the
+ * backend's to judge.
  */
 public record ParsedRequest(Endpoint endpoint, ObjectNode body, String model, boolean stream) {
 
@@ -51,56 +52,11 @@ public record ParsedRequest(Endpoint endpoint, ObjectNode body, String model, bo
     if (streaming && !endpoint.canStream()) {
       return invalidParam("invalid_stream", endpoint.path() + " does not stream");
     }
-    ApiError missing = switch (endpoint) {
-      case CHAT_COMPLETIONS -> requireNonEmptyArray(object, "messages");
-      case COMPLETIONS -> requirePresent(object, "prompt");
-      case EMBEDDINGS -> requireInput(object);
-      case MODELS -> null;
-    };
+    ApiError missing = dev.weir.extproc.dialects.Dialects.of(endpoint).validate(object);
     if (missing != null) {
       return new Invalid(missing);
     }
     return new Ok(new ParsedRequest(endpoint, object, model.asText(), streaming));
-  }
-
-  private static ApiError requireNonEmptyArray(ObjectNode object, String field) {
-    JsonNode node = object.get(field);
-    if (node == null || node.isNull()) {
-      return ApiError.badRequest("missing_" + field, "you must provide a " + field + " parameter");
-    }
-    if (!node.isArray()) {
-      return ApiError.badRequest("invalid_" + field, field + " must be an array");
-    }
-    if (node.isEmpty()) {
-      return ApiError.badRequest("empty_" + field, field + " must contain at least one message");
-    }
-    for (JsonNode message : node) {
-      if (!message.isObject() || !message.path("role").isTextual()) {
-        return ApiError.badRequest("invalid_" + field, "every entry of " + field
-            + " must be an object with a string \"role\"");
-      }
-    }
-    return null;
-  }
-
-  private static ApiError requirePresent(ObjectNode object, String field) {
-    JsonNode node = object.get(field);
-    if (node == null || node.isNull()) {
-      return ApiError.badRequest("missing_" + field, "you must provide a " + field + " parameter");
-    }
-    return null;
-  }
-
-  private static ApiError requireInput(ObjectNode object) {
-    ApiError missing = requirePresent(object, "input");
-    if (missing != null) {
-      return missing;
-    }
-    JsonNode input = object.get("input");
-    if ((input.isTextual() && input.asText().isEmpty()) || (input.isArray() && input.isEmpty())) {
-      return ApiError.badRequest("empty_input", "input must not be empty");
-    }
-    return null;
   }
 
   private static Result invalid(String code, String message) {

@@ -2,6 +2,8 @@ package dev.weir.extproc.pipeline;
 
 import dev.weir.extproc.GatewayRuntime;
 import dev.weir.extproc.auth.Caller;
+import dev.weir.extproc.dialects.Dialect;
+import dev.weir.extproc.dialects.Dialects;
 import dev.weir.extproc.openai.Endpoint;
 import dev.weir.extproc.openai.ParsedRequest;
 import dev.weir.extproc.telemetry.ExchangeRecord;
@@ -55,6 +57,11 @@ public final class ExchangeState {
 
   public Endpoint endpoint() {
     return endpoint;
+  }
+
+  /** How this exchange's client API is read and answered (OpenAI's when the path is unknown). */
+  public Dialect dialect() {
+    return Dialects.of(endpoint);
   }
 
   /** The client's {@code :path}, query included. */

@@ -6,8 +6,9 @@ import java.io.IOException;
 
 /**
  * A piece of the answer a stage sees: the whole JSON body of a buffered answer, or the data of one
- * SSE event. Both are in OpenAI's shape whatever the backend spoke (the provider adapter translated
- * them first). A stage may drop it (streams only) or replace its data.
+ * SSE event. Both are in the client's dialect whatever the backend spoke (the provider adapter
+ * translated them first): OpenAI's for OpenAI clients, Anthropic's for {@code /v1/messages}. A stage
+ * may drop it (streams only) or replace its data.
  */
 public final class ResponseChunk {
   private final boolean streamed;

@@ -30,7 +30,7 @@ public interface Stage {
   }
 
   /**
-   * One piece of the answer in OpenAI's shape: the whole JSON body of a buffered answer, or one
+   * One piece of the answer in the client's dialect: the whole JSON body of a buffered answer, or one
    * event of a stream. The stage may drop or replace it.
    */
   default Decision onResponseChunk(ExchangeState exchange, ResponseChunk chunk, Mutation mutation) {

@@ -12,7 +12,8 @@ import java.util.Map;
  * Anthropic's Messages API ({@code POST /v1/messages}, {@code x-api-key}, {@code anthropic-version}).
  * OpenAI chat completions are translated to Messages and the answers back (JSON and SSE), so any
  * OpenAI SDK can use Claude, and a pool can fail over between an OpenAI-speaking deployment and
- * Anthropic with the client seeing one shape. Native Messages requests pass through unchanged.
+ * Anthropic with the client seeing one shape. Native Messages requests ({@code /v1/messages} from
+ * Anthropic SDKs) pass through with the member's model name.
  */
 public final class AnthropicAdapter implements ProviderAdapter {
   /** The Messages API version sent when the backend's {@code apiVersion} is unset. */
@@ -22,7 +23,7 @@ public final class AnthropicAdapter implements ProviderAdapter {
 
   @Override
   public boolean serves(Endpoint endpoint) {
-    return endpoint == Endpoint.CHAT_COMPLETIONS;
+    return endpoint == Endpoint.CHAT_COMPLETIONS || endpoint == Endpoint.MESSAGES;
   }
 
   @Override

@@ -1,6 +1,7 @@
 package dev.weir.extproc.providers;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.weir.extproc.openai.Endpoint;
 import dev.weir.extproc.openai.Json;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -10,6 +11,12 @@ import java.util.Map;
  * the backend's base path, a bearer key when the backend has one, and the member's model name.
  */
 public final class OpenAiAdapter implements ProviderAdapter {
+  /** Every OpenAI operation, Responses included; not Anthropic's Messages API. */
+  @Override
+  public boolean serves(Endpoint endpoint) {
+    return endpoint != Endpoint.MESSAGES;
+  }
+
   @Override
   public AttemptPlan plan(Attempt attempt) {
     Map<String, String> set = new LinkedHashMap<>();

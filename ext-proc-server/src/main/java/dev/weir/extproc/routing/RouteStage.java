@@ -42,7 +42,8 @@ public final class RouteStage implements Stage {
     mutation.setHeader(GatewayHeaders.POOL, exchange.pool())
         .setHeader(GatewayHeaders.MODEL, request.model());
     int bodyLength = exchange.requestBody().length;
-    if (request.stream() && !request.body().path("stream_options").path("include_usage").asBoolean(false)
+    if (request.stream() && exchange.dialect().asksForStreamUsage()
+        && !request.body().path("stream_options").path("include_usage").asBoolean(false)
         && exchange.gateway().config().getTokens().getStreamUsage() == StreamUsage.REQUEST) {
       // Ask for the usage chunk so tokens are known exactly; the usage stage hides it from the client.
       ObjectNode body = request.body().deepCopy();

@@ -91,8 +91,8 @@ public final class RouterExchange implements Exchange {
     // Which API this is decides how the exchange is read, so it comes before any stage.
     if (endpoint == null) {
       return answer(Decision.reject(ApiError.notFound("unknown_url", "Invalid URL (" + method + " " + path
-          + "). Weir serves POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings"
-          + " and GET /v1/models.")));
+          + "). Weir serves POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings,"
+          + " POST /v1/responses, POST /v1/messages and GET /v1/models.")));
     }
     state.record().endpoint(endpoint);
     if (!endpoint.method().equals(method)) {
@@ -128,13 +128,18 @@ public final class RouterExchange implements Exchange {
     boolean local = headers.containsKey(GatewayHeaders.LOCAL_REPLY);
     String backend = Messages.attribute(message, GatewayHeaders.BACKEND_ATTRIBUTE);
     String contentType = headers.getOrDefault("content-type", "");
-    translator = local ? null : translatorFor(backend);
+    // A local reply of the upstream pass is a gateway error in OpenAI's shape; the client's dialect
+    // may reshape it.
+    translator = local ? state.dialect().localReplyTranslator() : translatorFor(backend);
     boolean streaming = status == 200 && (translator != null ? translator.streams(status, contentType)
         : contentType.startsWith("text/event-stream"));
     state.responseHeaders(status, headers, streaming, local, backend);
     Mutation mutation = new Mutation();
     if (translator != null) {
-      // The body will be the client's dialect, of another length.
+      // The body will be the client's dialect, of another length: the body answer sets the new
+      // Content-Length, which Envoy checks against the mutated body in BUFFERED mode
+      // (ProcessorState::handleBodyResponse, "mismatch between content length and the length of
+      // the mutated body"); a stream has none.
       mutation.removeHeader("content-length")
           .setHeader("content-type", streaming ? "text/event-stream" : "application/json");
     }
@@ -256,7 +261,9 @@ public final class RouterExchange implements Exchange {
   private ProcessingResponse answer(Decision.Answer a) {
     state.record().status(a.status());
     state.record().outcome(a.outcome());
-    return Messages.immediate(a.status(), a.body(), "weir_" + a.outcome(), a.headers());
+    // Stages write errors in OpenAI's shape; a client of another dialect gets them in its own.
+    byte[] body = a.status() >= 400 ? state.dialect().clientError(a.status(), a.body()) : a.body();
+    return Messages.immediate(a.status(), body, "weir_" + a.outcome(), a.headers());
   }
 
   /** Header and body mutations of a phase; a replaced body gets its Content-Length. */

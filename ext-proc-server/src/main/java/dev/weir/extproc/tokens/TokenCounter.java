@@ -69,7 +69,23 @@ public final class TokenCounter {
       case COMPLETIONS -> textOrTokens(enc, body.get("prompt"));
       case EMBEDDINGS -> textOrTokens(enc, body.get("input"));
       case MODELS -> 0;
+      // Other client dialects (Anthropic Messages, Responses) estimate their own request shapes.
+      default -> (int) dev.weir.extproc.dialects.Dialects.of(request.endpoint()).promptTokens(this, request);
     };
+  }
+
+  /** The tokens of several pieces of text, each counted as {@link #count} does (a dialect's prompt). */
+  public int countAll(String model, java.util.List<String> pieces) {
+    int total = 0;
+    for (String piece : pieces) {
+      total += count(model, piece);
+    }
+    return total;
+  }
+
+  /** Tokens counted for one image: OpenAI's fixed low-detail cost, else the configured estimate. */
+  public int imageTokens(boolean lowDetail) {
+    return lowDetail ? LOW_DETAIL_IMAGE : imageTokens;
   }
 
   private int chat(Encoding enc, JsonNode body) {

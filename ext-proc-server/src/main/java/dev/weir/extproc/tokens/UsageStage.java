@@ -1,6 +1,7 @@
 package dev.weir.extproc.tokens;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.weir.extproc.dialects.Dialect;
 import dev.weir.extproc.openai.ParsedRequest;
 import dev.weir.extproc.openai.Usage;
 import dev.weir.extproc.pipeline.Decision;
@@ -10,11 +11,15 @@ import dev.weir.extproc.pipeline.ResponseChunk;
 import dev.weir.extproc.pipeline.Stage;
 
 /**
- * Finds out what the exchange used: the usage the backend reported (a JSON body's {@code usage},
- * or a stream's usage chunk, hidden from clients that did not ask for it), else the gateway's own
- * count of the prompt and of the answer as it streamed.
+ * Finds out what the exchange used: the usage the backend reported, read by the client's dialect (a
+ * JSON body's {@code usage}, or a stream's usage events; a usage chunk the gateway asked for is
+ * hidden from clients that did not), else the gateway's own count of the prompt and of the answer
+ * as it streamed.
  */
 public final class UsageStage implements Stage {
+  /** Reads this exchange's stream in the client's dialect (made on the first event). */
+  private Dialect.StreamReader reader;
+
   @Override
   public String name() {
     return "usage";
@@ -24,7 +29,7 @@ public final class UsageStage implements Stage {
   public Decision onResponseChunk(ExchangeState exchange, ResponseChunk chunk, Mutation mutation) {
     if (!chunk.streamed()) {
       if (exchange.served() && chunk.json() != null) {
-        Usage usage = Usage.from(chunk.json().get("usage"));
+        Usage usage = exchange.dialect().usage(chunk.json());
         if (usage != null) {
           exchange.record().usage(usage);
         }
@@ -39,28 +44,17 @@ public final class UsageStage implements Stage {
     if (event == null) {
       return Decision.proceed();
     }
-    StringBuilder text = exchange.answerText();
-    for (JsonNode choice : event.path("choices")) {
-      text.append(choice.path("delta").path("content").asText(""));
-      text.append(choice.path("text").asText(""));
-      for (JsonNode call : choice.path("delta").path("tool_calls")) {
-        text.append(call.path("function").path("arguments").asText(""));
-      }
+    if (reader == null) {
+      reader = exchange.dialect().streamReader(exchange.request());
     }
-    Usage usage = Usage.from(event.get("usage"));
-    if (usage != null) {
-      exchange.record().usage(usage);
-      // The gateway asked for (or the backend's adapter made) a usage chunk the client did not want.
-      if (event.path("choices").isEmpty() && !clientAskedForUsage(exchange)) {
+    Dialect.Read read = reader.read(event, exchange.answerText());
+    if (read.usage() != null) {
+      exchange.record().usage(read.usage());
+      if (read.gatewayOnly()) {
         chunk.drop();
       }
     }
     return Decision.proceed();
-  }
-
-  private static boolean clientAskedForUsage(ExchangeState exchange) {
-    ParsedRequest request = exchange.request();
-    return request != null && request.body().path("stream_options").path("include_usage").asBoolean(false);
   }
 
   @Override
@@ -76,15 +70,20 @@ public final class UsageStage implements Stage {
     }
   }
 
-  /** No usage from the backend: our estimate of the prompt, our count of the answer. */
-  private static void countIfUnreported(ExchangeState exchange) {
+  /**
+   * No usage from the backend: the prompt tokens the stream reported, else our estimate; our count
+   * of the answer.
+   */
+  private void countIfUnreported(ExchangeState exchange) {
     ParsedRequest request = exchange.request();
     if (exchange.record().usage() != null || !exchange.served() || request == null) {
       return;
     }
     TokenCounter tokens = exchange.gateway().tokens();
+    long reported = reader == null ? -1 : reader.reportedInputTokens();
     long estimated = exchange.record().estimatedPromptTokens();
-    long input = estimated >= 0 ? estimated : tokens.promptTokens(request);
+    long input = reported >= 0 ? reported
+        : estimated >= 0 ? estimated : exchange.dialect().promptTokens(tokens, request);
     long output = tokens.count(request.model(), exchange.answerText().toString());
     exchange.record().usage(new Usage(input, output, input + output, -1, -1));
     exchange.record().usageCounted();

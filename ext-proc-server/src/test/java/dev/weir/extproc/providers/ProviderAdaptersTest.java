@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.weir.config.v1.PoolMember;
 import dev.weir.config.v1.Provider;
@@ -80,5 +81,43 @@ class ProviderAdaptersTest {
   void backendToStringNeverShowsTheCredential() {
     String s = backend(Provider.OPENAI, "https://api.openai.com", "sk-secret").toString();
     assertEquals(-1, s.indexOf("sk-secret"), s);
+  }
+
+  @Test
+  void azureServesTheResponsesApiOnItsV1PathWithTheDeploymentAsModel() throws Exception {
+    BackendTarget b = backend(Provider.AZURE_OPENAI, "https://r.openai.azure.com", "k");
+    PoolMember m = PoolMember.newBuilder().setDeployment("gpt-4o-ptu").build();
+    AttemptPlan plan = plan(Endpoint.RESPONSES, null, b, m, "gpt-4o");
+    assertEquals("/openai/v1/responses", plan.path());
+    assertEquals(Map.of("api-key", "k"), plan.setHeaders());
+    assertTrue(plan.rewritesBody());
+    ObjectNode body = (ObjectNode) Json.MAPPER.readTree("{\"model\":\"gpt-4o\",\"input\":\"hi\"}");
+    byte[] rewritten = ProviderAdapters.of(Provider.AZURE_OPENAI).rewriteBody(new Attempt(Endpoint.RESPONSES, null, b, m, "gpt-4o"), body);
+    assertEquals("gpt-4o-ptu", Json.MAPPER.readTree(rewritten).path("model").asText());
+  }
+
+  @Test
+  void messagesAreServedByAnthropicOnlyAndResponsesByOpenAiSpeakersOnly() {
+    assertTrue(ProviderAdapters.of(Provider.ANTHROPIC).serves(Endpoint.MESSAGES));
+    assertFalse(ProviderAdapters.of(Provider.ANTHROPIC).serves(Endpoint.RESPONSES));
+    for (Provider p : List.of(Provider.OPENAI, Provider.OPENAI_COMPATIBLE, Provider.AZURE_OPENAI)) {
+      assertFalse(ProviderAdapters.of(p).serves(Endpoint.MESSAGES), p.name());
+      assertTrue(ProviderAdapters.of(p).serves(Endpoint.RESPONSES), p.name());
+    }
+  }
+
+  @Test
+  void nativeMessagesPassThroughToAnthropicWithTheMembersModel() throws Exception {
+    BackendTarget b = backend(Provider.ANTHROPIC, "https://api.anthropic.com", "sk-ant");
+    PoolMember m = PoolMember.newBuilder().setModel("claude-sonnet-4-5-20250929").build();
+    AttemptPlan plan = plan(Endpoint.MESSAGES, null, b, m, "claude");
+    assertEquals("/v1/messages", plan.path());
+    assertEquals("sk-ant", plan.setHeaders().get("x-api-key"));
+    ObjectNode body = (ObjectNode) Json.MAPPER.readTree(
+        "{\"model\":\"claude\",\"max_tokens\":5,\"system\":\"s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    JsonNode sent = Json.MAPPER.readTree(ProviderAdapters.of(Provider.ANTHROPIC)
+        .rewriteBody(new Attempt(Endpoint.MESSAGES, null, b, m, "claude"), body.deepCopy()));
+    ((ObjectNode) body).put("model", "claude-sonnet-4-5-20250929");
+    assertEquals(body, sent, "only the model changes");
   }
 }
