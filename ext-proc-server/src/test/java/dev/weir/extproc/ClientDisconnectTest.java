@@ -122,6 +122,8 @@ class ClientDisconnectTest {
     long prompt = 3 + 3 + counter.count("gpt-4o", "user") + counter.count("gpt-4o", "Tell me a story");
     assertEquals(prompt + streamed, chargedBefore(prompt + streamed),
         "charged the prompt estimate and the streamed text, not the 1000-token reservation");
+    assertTrue(gw.metricsContaining("outcome=\"client_closed\"").contains("outcome=\"client_closed\""),
+        "audited as client_closed");
   }
 
   @Test

@@ -216,4 +216,16 @@ final class AnthropicMessagesDialect implements Dialect {
       default -> status >= 500 ? "api_error" : "invalid_request_error";
     };
   }
+
+  @Override
+  public boolean endsStream(dev.weir.extproc.pipeline.ResponseChunk event) {
+    String type = event.json() == null ? "" : event.json().path("type").asText();
+    return type.equals("message_stop") || type.equals("error");
+  }
+
+  @Override
+  public String streamCutEvent() {
+    return "event: error\ndata: " + new String(clientError(502, ApiError.streamCut().toJson()), StandardCharsets.UTF_8)
+        + "\n\n";
+  }
 }

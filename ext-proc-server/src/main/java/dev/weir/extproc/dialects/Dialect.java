@@ -65,6 +65,20 @@ public interface Dialect {
     return null;
   }
 
+  /**
+   * Whether this streamed event ends the answer as the dialect defines it (OpenAI's
+   * {@code [DONE]}, Anthropic's {@code message_stop}, the Responses API's {@code response.completed}),
+   * or reports its failure; a stream whose body ends before such an event was cut.
+   */
+  boolean endsStream(dev.weir.extproc.pipeline.ResponseChunk event);
+
+  /**
+   * The SSE event that tells this dialect's clients a stream was cut, appended when the backend's
+   * stream ended without its closing event, so SDKs raise an error instead of taking a cut answer
+   * for a whole one.
+   */
+  String streamCutEvent();
+
   /** Reads the events of one streamed answer, in order. */
   interface StreamReader {
     /**

@@ -94,4 +94,14 @@ final class OpenAiDialect implements Dialect {
       return new Read(usage, event.path("choices").isEmpty() && !clientAskedForUsage);
     };
   }
+
+  @Override
+  public boolean endsStream(dev.weir.extproc.pipeline.ResponseChunk event) {
+    return event.isDone() || event.json() != null && event.json().has("error");
+  }
+
+  @Override
+  public String streamCutEvent() {
+    return "data: " + new String(ApiError.streamCut().toJson(), java.nio.charset.StandardCharsets.UTF_8) + "\n\n";
+  }
 }

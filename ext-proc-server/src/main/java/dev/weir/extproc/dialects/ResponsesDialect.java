@@ -138,4 +138,22 @@ final class ResponsesDialect implements Dialect {
       return Read.NOTHING;
     };
   }
+
+  @Override
+  public boolean endsStream(dev.weir.extproc.pipeline.ResponseChunk event) {
+    String type = event.json() == null ? "" : event.json().path("type").asText();
+    return type.equals("response.completed") || type.equals("response.incomplete")
+        || type.equals("response.failed") || type.equals("error");
+  }
+
+  @Override
+  public String streamCutEvent() {
+    ApiError cut = ApiError.streamCut();
+    com.fasterxml.jackson.databind.node.ObjectNode e = dev.weir.extproc.openai.Json.MAPPER.createObjectNode();
+    e.put("type", "error");
+    e.put("code", cut.code());
+    e.put("message", cut.message());
+    e.putNull("param");
+    return "event: error\ndata: " + e + "\n\n";
+  }
 }

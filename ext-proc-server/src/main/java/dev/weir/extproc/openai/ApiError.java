@@ -25,6 +25,12 @@ public record ApiError(int status, String type, String code, String message) {
     return new ApiError(404, "invalid_request_error", code, message);
   }
 
+  /** A backend's stream that ended before its closing event: the answer is incomplete. */
+  public static ApiError streamCut() {
+    return new ApiError(502, "server_error", "stream_interrupted",
+        "The backend's stream ended before the answer was complete; the answer is incomplete.");
+  }
+
   public static ApiError internal(String message) {
     return new ApiError(500, "server_error", "internal_error", message);
   }

@@ -53,6 +53,8 @@ public final class RouterExchange implements Exchange {
   private ByteString bufferedResponse = ByteString.EMPTY;
   /** Turns the answering backend's dialect into the client's; null when they are the same. */
   private ResponseTranslator translator;
+  /** The stream reached its dialect's closing event (or an error event). */
+  private boolean streamEnded;
 
   public RouterExchange(GatewayRuntime gateway) {
     this(gateway, gateway.pipeline());
@@ -202,6 +204,9 @@ public final class RouterExchange implements Exchange {
     ByteArrayOutputStream passOn = new ByteArrayOutputStream(message.getBody().size());
     for (SseParser.Event event : events) {
       ResponseChunk chunk = new ResponseChunk(event.data(), true);
+      if (chunk.data() != null && state.dialect().endsStream(chunk)) {
+        streamEnded = true;
+      }
       for (Stage stage : stages.response()) {
         if (stage.onResponseChunk(state, chunk, mutation) instanceof Decision.Answer a) {
           return answer(a);
@@ -217,6 +222,13 @@ public final class RouterExchange implements Exchange {
       }
     }
     if (message.getEndOfStream()) {
+      if (!streamEnded) {
+        // The backend closed its stream cleanly but early. The client must not take the cut
+        // answer for a whole one: its SDK raises this error event. (A reset instead of a clean
+        // end resets the client's stream too; Envoy gives the filter no chance to add to it.)
+        passOn.writeBytes(state.dialect().streamCutEvent().getBytes(StandardCharsets.UTF_8));
+        state.record().outcome("stream_interrupted");
+      }
       Decision.Answer a = end(mutation);
       if (a != null) {
         return answer(a);

@@ -46,7 +46,9 @@ public final class ExchangeRecord {
     durationNanos = System.nanoTime() - startNanos;
     aborted = wasAborted;
     if (outcome == null) {
-      outcome = aborted ? "aborted" : status >= 200 && status < 300 ? "served" : "backend_error";
+      // Envoy cancels the ext_proc stream when the client goes away (or the upstream resets, which
+      // resets the client's stream too); either way the client did not get the whole answer.
+      outcome = aborted ? "client_closed" : status >= 200 && status < 300 ? "served" : "backend_error";
     }
     return this;
   }
