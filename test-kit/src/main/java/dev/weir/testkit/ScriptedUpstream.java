@@ -26,7 +26,8 @@ import java.util.regex.Pattern;
  * A scripted OpenAI-compatible backend over real HTTP. By default it answers like OpenAI (chat
  * completions as JSON or SSE with {@code usage}, completions, embeddings), also on Azure OpenAI's
  * {@code /openai/deployments/{name}/...} paths, and like Anthropic on {@code /v1/messages}
- * ({@link AnthropicDialect}). Tests queue {@link Reply replies} to script errors
+ * ({@link AnthropicDialect}) and like Bedrock on {@code /model/{id}/converse[-stream]}
+ * ({@link BedrockDialect}). Tests queue {@link Reply replies} to script errors
  * (429 with {@code Retry-After}, 500, 503), slow and hanging answers, and dropped connections.
  * Every request it receives is recorded for assertions.
  */
@@ -194,6 +195,9 @@ public final class ScriptedUpstream implements AutoCloseable {
   }
 
   private void answerDefault(HttpExchange ex, String path, byte[] body) throws IOException {
+    if (BedrockDialect.answer(ex, path, body, "Hello from " + name + "!")) {
+      return;
+    }
     String p = path.contains("?") ? path.substring(0, path.indexOf('?')) : path;
     String deployment = null;
     Matcher m = AZURE.matcher(p);
