@@ -50,12 +50,14 @@ class BedrockEndToEndTest {
   static final String CLAUDE = "anthropic.claude-3-5-sonnet-20240620-v1:0";
   static final long TOKENS_PER_MINUTE = 100_000;
   static ScriptedUpstream bedrock;
+  static ScriptedUpstream local;
   static Path profiles;
   static Gateway gw;
 
   @BeforeAll
   static void start() throws Exception {
     bedrock = new ScriptedUpstream("bedrock");
+    local = new ScriptedUpstream("local");
     profiles = Files.createTempFile("weir-aws-credentials", "");
     Files.writeString(profiles, """
         [weir]
@@ -80,6 +82,9 @@ class BedrockEndToEndTest {
             url: UPSTREAM
             region: us-east-1
             aws: { profile: wrong-secret, profileFile: "%1$s" }
+          - name: local
+            provider: openai-compatible
+            url: %7$s
         pools:
           - name: claude
             members: [ { backend: bedrock, model: "%2$s" } ]
@@ -89,11 +94,17 @@ class BedrockEndToEndTest {
             members: [ { backend: bedrock, model: "%3$s" } ]
           - name: corrupt
             members: [ { backend: bedrock, model: "%4$s" } ]
+          - name: spill
+            strategy: priority
+            members:
+              - { backend: bedrock, priority: 0, model: "%2$s" }
+              - { backend: local, priority: 1 }
         models:
           - { name: claude, pool: claude }
           - { name: wrong-secret, pool: wrong-secret }
           - { name: throttled, pool: throttled }
           - { name: corrupt, pool: corrupt }
+          - { name: spill, pool: spill }
         limits:
           - { name: tpm, tokensPerMinute: %5$d }
         consumers:
@@ -102,7 +113,7 @@ class BedrockEndToEndTest {
             models: [ "*" ]
             limits: [ tpm ]
         """.formatted(profiles, CLAUDE, BedrockDialect.THROTTLED_MID_STREAM, BedrockDialect.BAD_CHECKSUM,
-        TOKENS_PER_MINUTE, ApiKeys.hash(KEY));
+        TOKENS_PER_MINUTE, ApiKeys.hash(KEY), local.url());
     gw = new Gateway(yaml, bedrock, Map.of());
   }
 
@@ -110,12 +121,14 @@ class BedrockEndToEndTest {
   static void stop() throws Exception {
     gw.close();
     bedrock.close();
+    local.close();
     Files.deleteIfExists(profiles);
   }
 
   @BeforeEach
   void reset() {
     bedrock.reset();
+    local.reset();
   }
 
   private static OpenAIClient client() {
@@ -261,6 +274,20 @@ class BedrockEndToEndTest {
     RateLimitException e = assertThrows(RateLimitException.class,
         () -> client().chat().completions().create(chat("claude").build()));
     assertTrue(e.getMessage().contains("Too many requests"), e.getMessage());
+  }
+
+  @Test
+  void throttledBedrockFailsOverToAnOpenAiBackendWithoutItsAwsSessionToken() {
+    bedrock.enqueue(new ScriptedUpstream.Json(429, BedrockDialect.error("Too many requests, please wait.")));
+    HttpResponseFor<ChatCompletion> raw = client().chat().completions().withRawResponse().create(chat("spill").build());
+    assertEquals("Hello from local!", raw.parse().choices().get(0).message().content().orElseThrow());
+    assertEquals(List.of("local"), raw.headers().values("x-weir-backend"));
+    assertEquals(BedrockDialect.SESSION_TOKEN, bedrock.last().header("x-amz-security-token"));
+    ScriptedUpstream.Recorded retried = local.last();
+    assertNull(retried.header("x-amz-security-token"), "a retry starts from the Bedrock attempt's headers");
+    assertNull(retried.header("authorization"));
+    assertEquals("/v1/chat/completions", retried.path());
+    assertEquals("spill", retried.json().path("model").asText());
   }
 
   @Test

@@ -5,7 +5,6 @@ import java.io.ByteArrayInputStream;
 import java.net.URI;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
@@ -98,8 +97,7 @@ final class AwsSigning {
 
   /** A name for logs: the kind of source, never a value. */
   static String describe(AwsCredentials c) {
-    String kind = c.getEnv() ? "env" : !c.getWebIdentityTokenFile().isEmpty() ? "web identity"
+    return c.getEnv() ? "env" : !c.getWebIdentityTokenFile().isEmpty() ? "web identity"
         : !c.getProfile().isEmpty() || !c.getProfileFile().isEmpty() ? "profile" : "default chain";
-    return kind.toLowerCase(Locale.ROOT);
   }
 }
