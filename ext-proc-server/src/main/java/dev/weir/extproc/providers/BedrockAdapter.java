@@ -53,10 +53,13 @@ public final class BedrockAdapter implements ProviderAdapter {
 
   @Override
   public Map<String, String> headersForBody(Attempt attempt, ObjectNode clientBody, byte[] body) {
-    String path = path(attempt, clientBody.path("stream").asBoolean(false));
+    boolean stream = clientBody.path("stream").asBoolean(false);
+    String path = path(attempt, stream);
     BackendTarget backend = attempt.backend();
     Map<String, String> headers = new LinkedHashMap<>();
     headers.put(":path", path);
+    // The client's Accept names OpenAI's media types; ask for what Bedrock sends (not signed).
+    headers.put("accept", stream ? BedrockToOpenAi.EVENT_STREAM : "application/json");
     try {
       headers.putAll(signing.sign(backend.url(), path, body, SIGNING_SERVICE, backend.region(), backend.aws()));
     } catch (SdkException e) {

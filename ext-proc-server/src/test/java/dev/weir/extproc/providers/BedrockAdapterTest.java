@@ -129,6 +129,7 @@ class BedrockAdapterTest {
     byte[] converse = adapter.rewriteBody(a, client);
     Map<String, String> headers = adapter.headersForBody(a, client, converse);
     assertEquals("/model/m/converse-stream", headers.get(":path"));
+    assertEquals("application/vnd.amazon.eventstream", headers.get("accept"));
     String authorization = headers.get("authorization");
     assertTrue(authorization.matches("AWS4-HMAC-SHA256 Credential=AKIDUNITTEST/\\d{8}/eu-west-1/bedrock/aws4_request,"
         + " SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature=[0-9a-f]{64}"),
