@@ -400,7 +400,7 @@ public final class ConfigLoader {
       if (b.getRegion().isEmpty()) {
         add(path + ".region", "is required for provider " + ProviderRules.yamlName(b.getProvider())
             + " (e.g. \"us-east-1\")");
-      } else if (!b.getRegion().matches("[a-z]{2}(-[a-z]+)+-\\d+")) {
+      } else if (!b.getRegion().matches("[a-z]{2,4}(-[a-z]+)+-\\d+")) {
         add(path + ".region", "is not an AWS region name such as \"us-east-1\": \"" + b.getRegion() + "\"");
       }
       dev.weir.config.v1.AwsCredentials c = b.getAws();

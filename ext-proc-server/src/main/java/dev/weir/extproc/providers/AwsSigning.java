@@ -24,8 +24,9 @@ import software.amazon.awssdk.profiles.ProfileFile;
  * and config version that names it, so the SDK's cached and refreshed credentials survive reloads.
  * Credentials are never logged or put in a message.
  *
- * <p>Resolving credentials can block (a web-identity refresh calls STS about once an hour); it
- * runs on the gRPC server's virtual threads.
+ * <p>The first resolution of refreshable credentials (web identity, container, instance) calls out
+ * and blocks the gRPC server's virtual thread once; later refreshes run on the SDK's background
+ * thread ({@code asyncCredentialUpdateEnabled}), so requests are not held while STS answers.
  */
 final class AwsSigning {
   /** The headers a signature adds; nothing else from the signed copy is sent. */
@@ -77,7 +78,8 @@ final class AwsSigning {
     if (!c.getWebIdentityTokenFile().isEmpty()) {
       var b = WebIdentityTokenFileCredentialsProvider.builder()
           .webIdentityTokenFile(Path.of(c.getWebIdentityTokenFile()))
-          .roleArn(c.getRoleArn());
+          .roleArn(c.getRoleArn())
+          .asyncCredentialUpdateEnabled(true);
       if (!c.getRoleSessionName().isEmpty()) {
         b.roleSessionName(c.getRoleSessionName());
       }
@@ -92,7 +94,7 @@ final class AwsSigning {
     if (!c.getProfile().isEmpty()) {
       return ProfileCredentialsProvider.builder().profileName(c.getProfile()).build();
     }
-    return DefaultCredentialsProvider.builder().build();
+    return DefaultCredentialsProvider.builder().asyncCredentialUpdateEnabled(true).build();
   }
 
   /** A name for logs: the kind of source, never a value. */
