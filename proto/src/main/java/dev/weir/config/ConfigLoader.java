@@ -111,6 +111,15 @@ public final class ConfigLoader {
         Path p = baseDir.resolve(backend.getCredential().getFile()).normalize();
         backend.getCredentialBuilder().setFile(p.toString());
       }
+      if (backend.hasAws() && baseDir != null) {
+        var aws = backend.getAwsBuilder();
+        if (!aws.getProfileFile().isEmpty()) {
+          aws.setProfileFile(baseDir.resolve(aws.getProfileFile()).normalize().toString());
+        }
+        if (!aws.getWebIdentityTokenFile().isEmpty()) {
+          aws.setWebIdentityTokenFile(baseDir.resolve(aws.getWebIdentityTokenFile()).normalize().toString());
+        }
+      }
     }
     return out.build();
   }
@@ -308,6 +317,7 @@ public final class ConfigLoader {
       if (rule != null && !rule.usesMaxTokensDefault() && b.getDefaultMaxTokens() > 0) {
         add(path + ".defaultMaxTokens", "is only used by provider anthropic");
       }
+      checkAws(path, b, rule);
       if (b.hasHealthCheck() && !b.getHealthCheck().getPath().startsWith("/")) {
         add(path + ".healthCheck.path", "must be an absolute path such as \"/health\"");
       }
@@ -319,11 +329,55 @@ public final class ConfigLoader {
         }
         return;
       }
+      if (rule != null && rule.signsWithAws()) {
+        add(path + ".credential", ProviderRules.yamlName(b.getProvider())
+            + " signs requests with AWS credentials; choose them with \"aws\" instead");
+        return;
+      }
       if (checkCredentials) {
         try {
           Credentials.resolve(b.getCredential(), env);
         } catch (Credentials.UnresolvableCredentialException e) {
           add(path + ".credential", e.getMessage());
+        }
+      }
+    }
+
+    private void checkAws(String path, Backend b, ProviderRules.Rule rule) {
+      boolean aws = rule != null && rule.signsWithAws();
+      if (!aws) {
+        if (!b.getRegion().isEmpty()) {
+          add(path + ".region", "is only used by provider bedrock");
+        }
+        if (b.hasAws()) {
+          add(path + ".aws", "is only used by provider bedrock");
+        }
+        return;
+      }
+      if (b.getRegion().isEmpty()) {
+        add(path + ".region", "is required for provider " + ProviderRules.yamlName(b.getProvider())
+            + " (e.g. \"us-east-1\")");
+      } else if (!b.getRegion().matches("[a-z]{2,4}(-[a-z]+)+-\\d+")) {
+        add(path + ".region", "is not an AWS region name such as \"us-east-1\": \"" + b.getRegion() + "\"");
+      }
+      dev.weir.config.v1.AwsCredentials c = b.getAws();
+      int sources = (c.getEnv() ? 1 : 0)
+          + (c.getProfile().isEmpty() && c.getProfileFile().isEmpty() ? 0 : 1)
+          + (c.getWebIdentityTokenFile().isEmpty() && c.getRoleArn().isEmpty() ? 0 : 1);
+      if (sources > 1) {
+        add(path + ".aws", "set only one source: env, profile/profileFile or webIdentityTokenFile/roleArn");
+      }
+      if (c.getWebIdentityTokenFile().isEmpty() != c.getRoleArn().isEmpty()) {
+        add(path + ".aws", "webIdentityTokenFile and roleArn go together");
+      }
+      if (!c.getRoleSessionName().isEmpty() && c.getRoleArn().isEmpty()) {
+        add(path + ".aws.roleSessionName", "is only used with webIdentityTokenFile and roleArn");
+      }
+      if (checkCredentials) {
+        for (String file : List.of(c.getProfileFile(), c.getWebIdentityTokenFile())) {
+          if (!file.isEmpty() && !Files.isReadable(Path.of(file))) {
+            add(path + ".aws", "cannot read " + file);
+          }
         }
       }
     }

@@ -25,22 +25,26 @@ public final class ProviderRules {
    * @param apiVersion whether {@code apiVersion} is required, optional or refused
    * @param addressing how members name the model
    * @param usesMaxTokensDefault whether {@code defaultMaxTokens} applies
+   * @param signsWithAws requests are signed with AWS Signature V4: {@code region} is required,
+   *     {@code aws} chooses the credentials and {@code credential} is refused
    */
   public record Rule(Provider provider, boolean credentialRequired, ApiVersion apiVersion,
-      Addressing addressing, boolean usesMaxTokensDefault) {}
+      Addressing addressing, boolean usesMaxTokensDefault, boolean signsWithAws) {}
 
   private static final Map<Provider, Rule> RULES = new EnumMap<>(Provider.class);
 
   static {
-    row(Provider.OPENAI, true, ApiVersion.UNUSED, Addressing.MODEL, false);
-    row(Provider.AZURE_OPENAI, true, ApiVersion.REQUIRED, Addressing.DEPLOYMENT, false);
-    row(Provider.OPENAI_COMPATIBLE, false, ApiVersion.UNUSED, Addressing.MODEL, false);
-    row(Provider.ANTHROPIC, true, ApiVersion.OPTIONAL, Addressing.MODEL, true);
+    row(Provider.OPENAI, true, ApiVersion.UNUSED, Addressing.MODEL, false, false);
+    row(Provider.AZURE_OPENAI, true, ApiVersion.REQUIRED, Addressing.DEPLOYMENT, false, false);
+    row(Provider.OPENAI_COMPATIBLE, false, ApiVersion.UNUSED, Addressing.MODEL, false, false);
+    row(Provider.ANTHROPIC, true, ApiVersion.OPTIONAL, Addressing.MODEL, true, false);
+    // Members name the Bedrock model ID (or inference profile) with "model".
+    row(Provider.BEDROCK, false, ApiVersion.UNUSED, Addressing.MODEL, false, true);
   }
 
   private static void row(Provider p, boolean credential, ApiVersion apiVersion, Addressing addressing,
-      boolean maxTokensDefault) {
-    RULES.put(p, new Rule(p, credential, apiVersion, addressing, maxTokensDefault));
+      boolean maxTokensDefault, boolean signsWithAws) {
+    RULES.put(p, new Rule(p, credential, apiVersion, addressing, maxTokensDefault, signsWithAws));
   }
 
   private ProviderRules() {}

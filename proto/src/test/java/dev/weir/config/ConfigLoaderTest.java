@@ -175,6 +175,53 @@ class ConfigLoaderTest {
     assertTrue(e.getMessage().contains("consumers[0].models[1]"), e.getMessage());
   }
 
+  private static final String BEDROCK = VALID
+      .replace("provider: openai\n    url: https://api.openai.com\n    credential: { env: OPENAI_API_KEY }",
+          "provider: bedrock\n    url: https://bedrock-runtime.us-east-1.amazonaws.com\n    region: us-east-1")
+      .replace("model: gpt-4o-2024-08-06", "model: \"anthropic.claude-3-5-sonnet-20240620-v1:0\"");
+
+  @Test
+  void loadsBedrockBackendWithRegionAndTheDefaultCredentialChain() throws Exception {
+    GatewayConfig config = loader.parse(BEDROCK, "t.yaml", null);
+    assertEquals(Provider.BEDROCK, config.getBackends(1).getProvider());
+    assertEquals("us-east-1", config.getBackends(1).getRegion());
+    assertEquals(false, config.getBackends(1).hasAws());
+  }
+
+  @Test
+  void bedrockNeedsARegionAndRefusesAKeyCredential() {
+    ConfigException e = refused(BEDROCK.replace("region: us-east-1", "credential: { env: OPENAI_API_KEY }"));
+    assertTrue(e.problems().stream().anyMatch(p -> p.path().equals("backends[1].region")
+        && p.message().contains("is required for provider bedrock")), e.getMessage());
+    assertTrue(e.problems().stream().anyMatch(p -> p.path().equals("backends[1].credential")
+        && p.message().contains("choose them with \"aws\"")), e.getMessage());
+    assertTrue(refused(BEDROCK.replace("region: us-east-1", "region: US East")).getMessage()
+        .contains("is not an AWS region name"));
+  }
+
+  @Test
+  void regionAndAwsAreRefusedForOtherProviders() {
+    ConfigException e = refused(VALID.replace("credential: { env: OPENAI_API_KEY }",
+        "credential: { env: OPENAI_API_KEY }\n    region: us-east-1\n    aws: { env: true }"));
+    assertTrue(e.problems().stream().anyMatch(p -> p.path().equals("backends[1].region")), e.getMessage());
+    assertTrue(e.problems().stream().anyMatch(p -> p.path().equals("backends[1].aws")), e.getMessage());
+  }
+
+  @Test
+  void awsCredentialsTakeOneSourceAndWebIdentityNeedsARole(@TempDir Path dir) throws Exception {
+    String twoSources = BEDROCK.replace("region: us-east-1", "region: us-east-1\n    aws: { env: true, profile: prod }");
+    assertTrue(refused(twoSources).getMessage().contains("set only one source"), refused(twoSources).getMessage());
+    String noRole = BEDROCK.replace("region: us-east-1", "region: us-east-1\n    aws: { webIdentityTokenFile: /var/run/token }");
+    assertTrue(refused(noRole).getMessage().contains("webIdentityTokenFile and roleArn go together"));
+    Files.writeString(dir.resolve("aws-credentials"), "[prod]\n");
+    Path file = dir.resolve("gateway.yaml");
+    Files.writeString(file, BEDROCK.replace("region: us-east-1",
+        "region: us-east-1\n    aws: { profile: prod, profileFile: aws-credentials }"));
+    GatewayConfig config = loader.load(file);
+    assertEquals(dir.resolve("aws-credentials").toString(), config.getBackends(1).getAws().getProfileFile(),
+        "a relative profile file is read next to the config");
+  }
+
   @Test
   void reportsInvalidYamlWithItsLine() {
     ConfigException e = refused("backends:\n  - name: [unclosed\n");

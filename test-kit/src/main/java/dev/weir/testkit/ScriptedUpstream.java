@@ -26,8 +26,9 @@ import java.util.regex.Pattern;
  * A scripted OpenAI-compatible backend over real HTTP. By default it answers like OpenAI (chat
  * completions as JSON or SSE with {@code usage}, completions, embeddings), also on Azure OpenAI's
  * {@code /openai/deployments/{name}/...} paths, like Anthropic on {@code /v1/messages}
- * ({@link AnthropicDialect}) and OpenAI's Responses API on {@code /v1/responses}
- * ({@link ResponsesDialect}). Tests queue {@link Reply replies} to script errors
+ * ({@link AnthropicDialect}), OpenAI's Responses API on {@code /v1/responses}
+ * ({@link ResponsesDialect}) and Bedrock on {@code /model/{id}/converse[-stream]}
+ * ({@link BedrockDialect}). Tests queue {@link Reply replies} to script errors
  * (429 with {@code Retry-After}, 500, 503), slow and hanging answers, and dropped connections.
  * Every request it receives is recorded for assertions.
  */
@@ -195,6 +196,9 @@ public final class ScriptedUpstream implements AutoCloseable {
   }
 
   private void answerDefault(HttpExchange ex, String path, byte[] body) throws IOException {
+    if (BedrockDialect.answer(ex, path, body, "Hello from " + name + "!")) {
+      return;
+    }
     String p = path.contains("?") ? path.substring(0, path.indexOf('?')) : path;
     String deployment = null;
     Matcher m = AZURE.matcher(p);

@@ -5,7 +5,6 @@ import dev.weir.extproc.openai.Endpoint;
 import dev.weir.extproc.openai.ParsedRequest;
 import dev.weir.extproc.routing.BackendTarget;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -34,8 +33,8 @@ public final class AnthropicAdapter implements ProviderAdapter {
     set.put("anthropic-version", backend.apiVersion().isEmpty() ? DEFAULT_VERSION : backend.apiVersion());
     boolean translate = attempt.endpoint() == Endpoint.CHAT_COMPLETIONS;
     boolean rename = !attempt.upstreamModel().equals(attempt.requestedModel());
-    List<String> remove = List.of("authorization", "api-key");
-    return new AttemptPlan(backend.basePath() + "/v1/messages", set, remove, translate || rename);
+    return new AttemptPlan(backend.basePath() + "/v1/messages", set, ProviderAdapters.clientCredentialsNotSet(set),
+        translate || rename);
   }
 
   @Override

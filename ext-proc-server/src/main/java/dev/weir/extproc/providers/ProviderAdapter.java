@@ -3,6 +3,7 @@ package dev.weir.extproc.providers;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.weir.extproc.openai.ParsedRequest;
 import dev.weir.extproc.routing.BackendTarget;
+import java.util.Map;
 
 /**
  * Everything the gateway does differently for one provider: it plans each upstream attempt (path,
@@ -28,6 +29,15 @@ public interface ProviderAdapter {
    */
   default byte[] rewriteBody(Attempt attempt, ObjectNode clientBody) {
     throw new IllegalStateException(getClass().getSimpleName() + " planned no body rewrite");
+  }
+
+  /**
+   * Headers to set along with the rewritten body, computed from its final bytes: a request
+   * signature covering the body, or a path that depends on the client's body. Called after
+   * {@link #rewriteBody} on every attempt that rewrites the body.
+   */
+  default Map<String, String> headersForBody(Attempt attempt, ObjectNode clientBody, byte[] body) {
+    return Map.of();
   }
 
   /**

@@ -7,8 +7,12 @@ import java.util.Map;
 
 /** The adapter for each provider: one row per provider. */
 public final class ProviderAdapters {
-  /** Client credentials never reach a backend (the router pass removed them already). */
-  static final List<String> CLIENT_CREDENTIALS = List.of("authorization", "api-key");
+  /**
+   * Client credentials never reach a backend (the router pass removed them already); nor does the
+   * AWS session token an earlier Bedrock attempt of the same request carried (a retry starts from
+   * the headers the previous attempt's upstream filters left).
+   */
+  static final List<String> CLIENT_CREDENTIALS = List.of("authorization", "api-key", "x-amz-security-token");
 
   private static final Map<Provider, ProviderAdapter> ADAPTERS = new EnumMap<>(Provider.class);
 
@@ -17,6 +21,7 @@ public final class ProviderAdapters {
     ADAPTERS.put(Provider.OPENAI_COMPATIBLE, new OpenAiAdapter());
     ADAPTERS.put(Provider.AZURE_OPENAI, new AzureOpenAiAdapter());
     ADAPTERS.put(Provider.ANTHROPIC, new AnthropicAdapter());
+    ADAPTERS.put(Provider.BEDROCK, new BedrockAdapter());
   }
 
   private ProviderAdapters() {}

@@ -1,17 +1,24 @@
 package dev.weir.extproc.routing;
 
+import dev.weir.config.v1.AwsCredentials;
 import dev.weir.config.v1.Provider;
 import java.net.URI;
 
 /**
  * A backend as the upstream pass needs it: provider, base path, Azure api-version and the resolved
- * credential. {@link #toString()} never shows the credential.
+ * credential (or, for Bedrock, the region and where its AWS credentials come from).
+ * {@link #toString()} never shows the credential.
  */
 public record BackendTarget(String name, Provider provider, URI url, String apiVersion, String credential,
-    int defaultMaxTokens) {
+    int defaultMaxTokens, String region, AwsCredentials aws) {
 
   public BackendTarget(String name, Provider provider, URI url, String apiVersion, String credential) {
     this(name, provider, url, apiVersion, credential, 0);
+  }
+
+  public BackendTarget(String name, Provider provider, URI url, String apiVersion, String credential,
+      int defaultMaxTokens) {
+    this(name, provider, url, apiVersion, credential, defaultMaxTokens, "", AwsCredentials.getDefaultInstance());
   }
 
   /** The URL's path without a trailing slash ("" for none): prefixed to every upstream path. */

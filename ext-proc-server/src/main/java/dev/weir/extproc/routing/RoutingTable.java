@@ -30,7 +30,7 @@ public final class RoutingTable {
     for (Backend b : config.getBackendsList()) {
       String credential = b.hasCredential() ? Credentials.resolve(b.getCredential(), env) : null;
       backends.put(b.getName(), new BackendTarget(b.getName(), b.getProvider(), URI.create(b.getUrl()),
-          b.getApiVersion(), credential, b.getDefaultMaxTokens()));
+          b.getApiVersion(), credential, b.getDefaultMaxTokens(), b.getRegion(), b.getAws()));
     }
     for (Pool pool : config.getPoolsList()) {
       Map<String, PoolMember> byBackend = new HashMap<>();

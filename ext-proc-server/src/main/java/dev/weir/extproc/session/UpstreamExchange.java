@@ -127,8 +127,18 @@ public final class UpstreamExchange implements Exchange {
     if (!(root instanceof ObjectNode clientBody)) {
       return fail("the upstream pass received a body that is not a JSON object");
     }
-    byte[] body = adapter.rewriteBody(attempt, clientBody);
-    return Messages.requestBody(Messages.replaceBody(body, HeaderMutation.newBuilder()));
+    byte[] body;
+    // Envoy still holds the request headers while it buffers the body, so a BUFFERED body answer's
+    // header mutation applies to them (ProcessorState::handleBodyResponse in
+    // source/extensions/filters/http/ext_proc/processor_state.cc, BufferedBodyCallback).
+    HeaderMutation.Builder headers = HeaderMutation.newBuilder();
+    try {
+      body = adapter.rewriteBody(attempt, clientBody);
+      adapter.headersForBody(attempt, clientBody, body).forEach((k, v) -> headers.addSetHeaders(Messages.set(k, v)));
+    } catch (IllegalStateException e) {
+      return fail(e.getMessage());
+    }
+    return Messages.requestBody(Messages.replaceBody(body, headers));
   }
 
   @Override
