@@ -28,7 +28,8 @@ import org.slf4j.LoggerFactory;
  * <p>It is stateless across attempts and replicas: everything it needs comes from the attempt's
  * headers (set by the router pass) and the chosen host's metadata. Envoy hands every retry the same
  * request headers, already mutated by the previous attempt, so this pass recomputes everything from
- * the {@code x-weir-*} headers rather than from {@code :path} or the body as they now stand.
+ * the {@code x-weir-*} headers rather than from {@code :path} as it now stands; the body it is sent
+ * is always the router's original one.
  */
 public final class UpstreamExchange implements Exchange {
   private static final Logger log = LoggerFactory.getLogger(UpstreamExchange.class);
@@ -89,10 +90,13 @@ public final class UpstreamExchange implements Exchange {
     plan.removeHeaders().forEach(mutation::addRemoveHeaders);
     CommonResponse common = CommonResponse.newBuilder().setHeaderMutation(mutation).build();
 
-    // What the body names now: the client's model, or what an earlier attempt rewrote it to.
-    String current = headers.getOrDefault(GatewayHeaders.BODY_MODEL, requestedModel);
+    // Envoy re-sends the router's original body (the client's model) on every attempt, but with the
+    // headers the previous attempt left: x-weir-body-model and a content-length that describe that
+    // attempt's rewritten body. So compare with the client's model, and when an earlier attempt
+    // rewrote the body, take the body again so that its content-length is set right.
     String wanted = plan.bodyModel() == null ? requestedModel : plan.bodyModel();
-    if (wanted.equals(current) || message.getRequestHeaders().getEndOfStream()) {
+    boolean rewrittenBefore = headers.containsKey(GatewayHeaders.BODY_MODEL);
+    if ((wanted.equals(requestedModel) && !rewrittenBefore) || message.getRequestHeaders().getEndOfStream()) {
       return Messages.requestHeaders(common, NO_BODY);
     }
     bodyModel = wanted;
