@@ -127,6 +127,23 @@ class FailoverExampleTest {
     }
   }
 
+  /**
+   * The example's ejection settings (three consecutive gateway failures) as the control plane
+   * generates them: after three 503s the PTU is ejected and the next request goes straight to
+   * pay-as-you-go, without a failed try first.
+   */
+  @Test
+  void ptuFailingThreeTimesIsEjectedAndTheNextRequestSkipsIt() {
+    ptu.fallback(ScriptedUpstream.status(503));
+    for (int i = 0; i < 3; i++) {
+      assertEquals("aoai-eastus-paygo", envoy.send(CHAT).header("x-weir-backend"));
+    }
+    assertTrue(envoy.ejected(EnvoyResources.build(config).clusters().get(0).getName(), "127.0.0.1", ptu.port()));
+    ExchangeResponse r = envoy.send(CHAT);
+    assertEquals("aoai-eastus-paygo", r.header("x-weir-backend"), r.trace().toString());
+    assertEquals(3, ptu.received().size(), "no fourth try on the ejected PTU");
+  }
+
   @Test
   void whenEveryLevelFailsTheClientGetsTheLastAnswer() {
     ptu.enqueue(ScriptedUpstream.status(503));

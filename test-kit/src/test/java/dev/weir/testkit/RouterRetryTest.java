@@ -190,6 +190,45 @@ class RouterRetryTest {
   }
 
   /**
+   * A listener whose accept queue is full drops new SYNs, so connecting to it hangs: the cluster's
+   * connect_timeout ends the attempt as a connection failure, retried under connect-failure.
+   */
+  @Test
+  void theClustersConnectTimeoutEndsAnAttemptThatCannotConnect() throws Exception {
+    try (java.net.ServerSocket full = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      List<java.net.Socket> queued = new java.util.ArrayList<>();
+      try {
+        for (int i = 0; i < 8; i++) { // fill the accept queue; later connects are left unanswered
+          java.net.Socket s = new java.net.Socket();
+          try {
+            s.connect(full.getLocalSocketAddress(), 200);
+            queued.add(s);
+          } catch (java.net.SocketTimeoutException e) {
+            s.close();
+            break;
+          }
+        }
+        var cluster = io.envoyproxy.envoy.config.cluster.v3.Cluster.newBuilder().setName("c")
+            .setConnectTimeout(Durations.fromMillis(300))
+            .setLoadAssignment(io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment.newBuilder()
+                .setClusterName("c").addEndpoints(io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints
+                    .newBuilder().addLbEndpoints(Clusters.endpoint(full.getLocalPort()))
+                    .addLbEndpoints(Clusters.endpoint(a.port()))));
+        try (TestEnvoy envoy = Clusters.envoy(cluster, RouteAction.newBuilder().setRetryPolicy(retry("connect-failure")
+            .setNumRetries(UInt32Value.of(2))))) {
+          ExchangeResponse r = envoy.send(CHAT);
+          assertEquals(200, r.status(), r.trace().toString());
+          assertTrue(r.trace().stream().anyMatch(t -> t.contains("connect_timeout 300 ms")), r.trace().toString());
+        }
+      } finally {
+        for (java.net.Socket s : queued) {
+          s.close();
+        }
+      }
+    }
+  }
+
+  /**
    * The upstream filter rewrites the body and its content-length on the first attempt; on the
    * retry it asks for no body. Envoy sends the router's original body with the headers the first
    * attempt left, so the backend reads the stale content-length's worth of the original body.
