@@ -383,7 +383,8 @@ final class ExtProcFilter {
       }
       // The deprecated append flag is the only one read; append_action is ignored (issue #36982).
       boolean append = option.hasAppend() && option.getAppend().getValue();
-      if (UNSETTABLE.contains(n) || n.startsWith("x-envoy-") || (append && n.startsWith(":"))) {
+      // Appending to a header that exists is an APPEND check, refused for ':' headers.
+      if (UNSETTABLE.contains(n) || n.startsWith("x-envoy-") || (append && n.startsWith(":") && headers.contains(n))) {
         stats.rejectedHeaderMutations.incrementAndGet();
         continue;
       }
