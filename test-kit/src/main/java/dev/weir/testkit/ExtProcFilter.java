@@ -4,14 +4,12 @@ import com.google.protobuf.ByteString;
 import com.google.protobuf.Struct;
 import io.envoyproxy.envoy.config.core.v3.HeaderMap;
 import io.envoyproxy.envoy.config.core.v3.HeaderValue;
-import io.envoyproxy.envoy.config.core.v3.HeaderValueOption;
 import io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor;
 import io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.ProcessingMode;
 import io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.BodySendMode;
 import io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.HeaderSendMode;
 import io.envoyproxy.envoy.service.ext_proc.v3.BodyMutation;
 import io.envoyproxy.envoy.service.ext_proc.v3.CommonResponse;
-import io.envoyproxy.envoy.service.ext_proc.v3.HeaderMutation;
 import io.envoyproxy.envoy.service.ext_proc.v3.HttpBody;
 import io.envoyproxy.envoy.service.ext_proc.v3.HttpHeaders;
 import io.envoyproxy.envoy.service.ext_proc.v3.ImmediateResponse;
@@ -23,9 +21,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import java.util.function.Consumer;
-import java.util.regex.Pattern;
 
 /**
  * One instance of Envoy's ext_proc HTTP filter for one exchange, behaving as Envoy 1.34 does
@@ -76,9 +72,6 @@ final class ExtProcFilter {
   /** The processor failed (timeout 504, error 500) and failure_mode_allow is false. */
   record Failure(int status, String details) implements Outcome {}
 
-  private static final Set<String> UNSETTABLE = Set.of("host", ":authority", ":scheme", ":method");
-  /** Http::HeaderUtility::headerNameIsValid: an RFC 7230 token, optionally after one ':'. */
-  private static final Pattern VALID_NAME = Pattern.compile(":?[!#$%&'*+\\-.^_`|~0-9a-z]+");
 
   private final String name;
   private final ExternalProcessor config;
@@ -195,7 +188,7 @@ final class ExtProcFilter {
     ProcessingResponse response = (ProcessingResponse) answer;
     CommonResponse common = request ? response.getRequestHeaders().getResponse()
         : response.getResponseHeaders().getResponse();
-    if (!applyHeaderMutation(common.getHeaderMutation(), headers)) {
+    if (!HeaderMutations.apply(common.getHeaderMutation(), headers, stats)) {
       return invalidMutation();
     }
     if (response.hasModeOverride()) {
@@ -230,7 +223,7 @@ final class ExtProcFilter {
     boolean buffered = bodyMode == BodySendMode.BUFFERED || bodyMode == BodySendMode.BUFFERED_PARTIAL;
     if (common.hasHeaderMutation()) {
       if (buffered) {
-        if (!applyHeaderMutation(common.getHeaderMutation(), headers)) {
+        if (!HeaderMutations.apply(common.getHeaderMutation(), headers, stats)) {
           return invalidMutation();
         }
       } else {
@@ -291,7 +284,7 @@ final class ExtProcFilter {
     }
     ImmediateResponse ir = response.getImmediateResponse();
     HeaderList headers = new HeaderList();
-    applyHeaderMutation(ir.getHeaders(), headers);
+    HeaderMutations.apply(ir.getHeaders(), headers, stats);
     int status = ir.hasStatus() && ir.getStatus().getCodeValue() != 0 ? ir.getStatus().getCodeValue() : 200;
     disabled = true;
     stream.finish(false);
@@ -355,46 +348,6 @@ final class ExtProcFilter {
       case RETAIN -> false;
       default -> common.getClearRouteCache();
     };
-  }
-
-  /** Applies a header mutation; false when it is invalid (the exchange then fails with 500). */
-  private boolean applyHeaderMutation(HeaderMutation mutation, HeaderList headers) {
-    for (String remove : mutation.getRemoveHeadersList()) {
-      String n = remove.toLowerCase(Locale.ROOT);
-      if (!VALID_NAME.matcher(n).matches()) {
-        return false;
-      }
-      if (n.startsWith(":") || n.equals("host") || n.startsWith("x-envoy-")) {
-        stats.rejectedHeaderMutations.incrementAndGet();
-        continue;
-      }
-      headers.remove(n);
-    }
-    for (HeaderValueOption option : mutation.getSetHeadersList()) {
-      HeaderValue h = option.getHeader();
-      String n = h.getKey().toLowerCase(Locale.ROOT);
-      if (!h.getValue().isEmpty() && !h.getRawValue().isEmpty()) {
-        return false; // mutation_utils.cc: value and raw_value both set
-      }
-      String value = h.getRawValue().isEmpty() ? h.getValue() : h.getRawValue().toStringUtf8();
-      if (!VALID_NAME.matcher(n).matches() || value.indexOf('\r') >= 0 || value.indexOf('\n') >= 0
-          || value.indexOf('\0') >= 0) {
-        return false;
-      }
-      // The deprecated append flag is the only one read; append_action is ignored (issue #36982).
-      boolean append = option.hasAppend() && option.getAppend().getValue();
-      // Appending to a header that exists is an APPEND check, refused for ':' headers.
-      if (UNSETTABLE.contains(n) || n.startsWith("x-envoy-") || (append && n.startsWith(":") && headers.contains(n))) {
-        stats.rejectedHeaderMutations.incrementAndGet();
-        continue;
-      }
-      if (append) {
-        headers.add(n, value);
-      } else {
-        headers.set(n, value);
-      }
-    }
-    return true;
   }
 
   private static byte[] mutatedBody(BodyMutation mutation, byte[] original) {

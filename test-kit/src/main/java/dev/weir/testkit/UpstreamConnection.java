@@ -200,6 +200,11 @@ final class UpstreamConnection {
     String sni = host.hostname().isEmpty() ? host.address() : host.hostname();
     SSLSocket tls = (SSLSocket) ((SSLSocketFactory) SSLSocketFactory.getDefault())
         .createSocket(socket, sni, host.port(), true);
+    // Weir's clusters set auto_sni and auto_san_validation: SNI and the certificate check use the
+    // endpoint's hostname.
+    javax.net.ssl.SSLParameters params = tls.getSSLParameters();
+    params.setEndpointIdentificationAlgorithm("HTTPS");
+    tls.setSSLParameters(params);
     try {
       tls.startHandshake();
     } catch (IOException e) {
