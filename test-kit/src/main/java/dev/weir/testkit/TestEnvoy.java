@@ -32,9 +32,9 @@ import java.util.concurrent.Executors;
  * <p>One class per concern, each naming the Envoy source it follows: {@link RouteTable} (routing),
  * {@link UpstreamCluster}, {@link PriorityLoad}, {@link HashRing} and {@link OutlierDetector}
  * (load balancing and health), {@link Router} and {@link RetryState} (the router filter and its
- * retries), {@link ExtProcFilter} (ext_proc), {@link UpstreamConnection} (the HTTP/1 codec and
- * timers) and {@link ResponsePath} (the encoder side). What it leaves out is listed in
- * docs/testing.md.
+ * retries), {@link ExtProcFilter} and {@link HeaderMutations} (ext_proc),
+ * {@link UpstreamConnection} (the HTTP/1 codec and timers) and {@link ResponsePath} (the encoder
+ * side). What it leaves out is listed in docs/testing.md.
  */
 public final class TestEnvoy implements AutoCloseable {
   /** Headers the client-facing HTTP server writes itself. */
