@@ -33,6 +33,7 @@ class FailoverExampleTest {
   ScriptedUpstream ptu;
   ScriptedUpstream paygo;
   ScriptedUpstream weu;
+  GatewayConfig config;
   ExtProcServer server;
   TestEnvoy envoy;
 
@@ -47,10 +48,14 @@ class FailoverExampleTest {
     for (Backend.Builder backend : b.getBackendsBuilderList()) {
       backend.setUrl(byName.get(backend.getName()).url());
     }
-    GatewayConfig config = b.build();
+    config = b.build();
     server = new ExtProcServer(config, ENV::get, "127.0.0.1", 0, 0);
+    envoy = envoyFor(config);
+  }
+
+  private TestEnvoy envoyFor(GatewayConfig config) throws Exception {
     EnvoyResources.Resources r = EnvoyResources.build(config);
-    envoy = TestEnvoy.builder().extProc("127.0.0.1", server.grpcPort())
+    return TestEnvoy.builder().extProc("127.0.0.1", server.grpcPort())
         .routerFilter(GatewayFixture.routerFilterFromBootstrap()).routes(r.routes().get(0))
         .resources(r.clusters(), r.endpoints()).build();
   }
@@ -101,6 +106,42 @@ class FailoverExampleTest {
     assertEquals("weu-key", weu.last().header("api-key"));
     assertEquals(1, ptu.received().size());
     assertEquals(1, paygo.received().size());
+  }
+
+  /**
+   * A PTU that accepts the request and never answers: the shipped retry policy
+   * (connect-failure,reset,retriable-status-codes) retries the timed-out try under "reset", and
+   * previous_priorities sends it to pay-as-you-go. Only the example's idle timeout is shortened.
+   */
+  @Test
+  void hungPtuIsCutByTheIdleTimeoutAndPayAsYouGoServesUnderTheShippedRetryPolicy() throws Exception {
+    GatewayConfig.Builder fast = config.toBuilder();
+    fast.getPoolsBuilder(0).getTimeoutsBuilder().setTryIdleSeconds(1);
+    ptu.enqueue(new ScriptedUpstream.Hang());
+    try (TestEnvoy hung = envoyFor(fast.build())) {
+      ExchangeResponse r = hung.send(CHAT);
+      assertEquals(200, r.status(), r.trace().toString());
+      assertEquals("aoai-eastus-paygo", r.header("x-weir-backend"));
+      assertTrue(r.trace().stream().anyMatch(t -> t.contains("retry (reset)")), r.trace().toString());
+      assertEquals(1, hung.stats().perTryTimeouts.get());
+    }
+  }
+
+  /**
+   * The example's ejection settings (three consecutive gateway failures) as the control plane
+   * generates them: after three 503s the PTU is ejected and the next request goes straight to
+   * pay-as-you-go, without a failed try first.
+   */
+  @Test
+  void ptuFailingThreeTimesIsEjectedAndTheNextRequestSkipsIt() {
+    ptu.fallback(ScriptedUpstream.status(503));
+    for (int i = 0; i < 3; i++) {
+      assertEquals("aoai-eastus-paygo", envoy.send(CHAT).header("x-weir-backend"));
+    }
+    assertTrue(envoy.ejected(EnvoyResources.build(config).clusters().get(0).getName(), "127.0.0.1", ptu.port()));
+    ExchangeResponse r = envoy.send(CHAT);
+    assertEquals("aoai-eastus-paygo", r.header("x-weir-backend"), r.trace().toString());
+    assertEquals(3, ptu.received().size(), "no fourth try on the ejected PTU");
   }
 
   @Test

@@ -4,14 +4,12 @@ import com.google.protobuf.ByteString;
 import com.google.protobuf.Struct;
 import io.envoyproxy.envoy.config.core.v3.HeaderMap;
 import io.envoyproxy.envoy.config.core.v3.HeaderValue;
-import io.envoyproxy.envoy.config.core.v3.HeaderValueOption;
 import io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor;
 import io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.ProcessingMode;
 import io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.BodySendMode;
 import io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.HeaderSendMode;
 import io.envoyproxy.envoy.service.ext_proc.v3.BodyMutation;
 import io.envoyproxy.envoy.service.ext_proc.v3.CommonResponse;
-import io.envoyproxy.envoy.service.ext_proc.v3.HeaderMutation;
 import io.envoyproxy.envoy.service.ext_proc.v3.HttpBody;
 import io.envoyproxy.envoy.service.ext_proc.v3.HttpHeaders;
 import io.envoyproxy.envoy.service.ext_proc.v3.ImmediateResponse;
@@ -23,14 +21,14 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import java.util.function.Consumer;
 
 /**
- * One instance of Envoy's ext_proc HTTP filter for one exchange, behaving as Envoy 1.34 documents
- * it (envoy/extensions/filters/http/ext_proc/v3/ext_proc.proto and processing_mode.proto in
- * io.envoyproxy.controlplane:api 1.0.49; docs: envoyproxy.io/docs/envoy/v1.34.0/configuration/
- * http/http_filters/ext_proc_filter):
+ * One instance of Envoy's ext_proc HTTP filter for one exchange, behaving as Envoy 1.34 does
+ * (envoy/extensions/filters/http/ext_proc/v3/ext_proc.proto and processing_mode.proto in
+ * io.envoyproxy.controlplane:api 1.0.49; source/extensions/filters/http/ext_proc/ext_proc.cc,
+ * processor_state.cc, mutation_utils.cc and source/extensions/filters/common/mutation_rules/
+ * mutation_rules.cc):
  *
  * <ul>
  *   <li>messages only for the phases the processing mode sends (headers default SEND, bodies
@@ -38,19 +36,27 @@ import java.util.function.Consumer;
  *   <li>each message waits for its matching answer up to {@code message_timeout} (default 200 ms);
  *       a timeout fails the exchange with 504, a gRPC error with 500, unless
  *       {@code failure_mode_allow}; a clean close by the server means "continue without me";
- *       an answer for another phase is a protocol error (500);
+ *       an answer for another phase ("spurious"), and an immediate response while
+ *       {@code disable_immediate_response} is set, are ignored and the processor dropped for the
+ *       rest of the exchange: that is 1.34 (ext_proc.cc onReceiveMessage); from 1.35 they fail the
+ *       exchange unless failure_mode_allow (runtime flag ext_proc_fail_close_spurious_resp);
  *   <li>{@code request_attributes} go with the first request-path message and
  *       {@code response_attributes} with the first response-path message;
  *   <li>header mutations follow Envoy's default mutation rules: {@code host}, {@code :authority},
- *       {@code :scheme}, {@code :method} and {@code x-envoy-*} cannot be set, {@code :}-headers and
- *       {@code host} cannot be removed (refused mutations are counted and ignored); on body
- *       answers they apply only in BUFFERED modes;
+ *       {@code :scheme}, {@code :method} and {@code x-envoy-*} cannot be set, {@code x-envoy-*},
+ *       {@code :}-headers and {@code host} cannot be removed (refused mutations are counted and
+ *       ignored); an invalid name or value fails the exchange with 500; {@code append_action} is
+ *       ignored and only the deprecated {@code append} flag appends (mutation_utils.cc
+ *       applyHeaderMutations); on body answers they apply only in BUFFERED modes;
  *   <li>{@code mode_override} is honoured only on header answers, only with
  *       {@code allow_mode_override} (and within {@code allowed_override_modes} if set), and
- *       replaces the whole mode; {@code CONTINUE_AND_REPLACE} on a header answer replaces the body
- *       and stops further messages for that direction;
- *   <li>{@code clear_route_cache} is reported to the caller only for request-direction answers;
- *       the caller ignores it in the upstream filter chain, as Envoy does.
+ *       replaces the whole mode; {@code allowed_override_modes} is compared ignoring
+ *       {@code request_header_mode}; {@code CONTINUE_AND_REPLACE} on a header answer stops further
+ *       body messages for that direction and replaces the body only if it carries a body mutation
+ *       (processor_state.cc handleHeadersResponse);
+ *   <li>{@code clear_route_cache} (and route_cache_action CLEAR) acts only on request-direction
+ *       answers that also carry a header mutation, and never in the upstream filter chain
+ *       (processor_state.cc DecodingProcessorState::clearRouteCache).
  * </ul>
  */
 final class ExtProcFilter {
@@ -66,7 +72,6 @@ final class ExtProcFilter {
   /** The processor failed (timeout 504, error 500) and failure_mode_allow is false. */
   record Failure(int status, String details) implements Outcome {}
 
-  private static final Set<String> UNSETTABLE = Set.of("host", ":authority", ":scheme", ":method");
 
   private final String name;
   private final ExternalProcessor config;
@@ -75,6 +80,7 @@ final class ExtProcFilter {
   private Map<String, Struct> responseAttributes;
   private final Consumer<String> trace;
   private final EnvoyStats stats;
+  private final boolean upstream;
   private ExtProcStream stream;
   private boolean disabled;
   private boolean sentRequestAttributes;
@@ -87,7 +93,8 @@ final class ExtProcFilter {
 
   ExtProcFilter(String name, ExternalProcessor config, Channel channel,
       Map<String, Struct> requestAttributes, Map<String, Struct> responseAttributes,
-      Consumer<String> trace, EnvoyStats stats) {
+      Consumer<String> trace, EnvoyStats stats, boolean upstream) {
+    this.upstream = upstream;
     this.name = name;
     this.config = config;
     this.channel = channel;
@@ -181,14 +188,18 @@ final class ExtProcFilter {
     ProcessingResponse response = (ProcessingResponse) answer;
     CommonResponse common = request ? response.getRequestHeaders().getResponse()
         : response.getResponseHeaders().getResponse();
-    applyHeaderMutation(common.getHeaderMutation(), headers);
+    if (!HeaderMutations.apply(common.getHeaderMutation(), headers, stats)) {
+      return invalidMutation();
+    }
     if (response.hasModeOverride()) {
       overrideMode(response.getModeOverride());
     }
     byte[] replaced = null;
     if (common.getStatus() == CommonResponse.ResponseStatus.CONTINUE_AND_REPLACE) {
-      replaced = mutatedBody(common.getBodyMutation(), new byte[0]);
-      headers.remove("content-length");
+      if (common.hasBodyMutation()) {
+        replaced = mutatedBody(common.getBodyMutation(), new byte[0]);
+        headers.remove("content-length");
+      }
       if (request) {
         requestBodyReplaced = true;
       } else {
@@ -212,7 +223,9 @@ final class ExtProcFilter {
     boolean buffered = bodyMode == BodySendMode.BUFFERED || bodyMode == BodySendMode.BUFFERED_PARTIAL;
     if (common.hasHeaderMutation()) {
       if (buffered) {
-        applyHeaderMutation(common.getHeaderMutation(), headers);
+        if (!HeaderMutations.apply(common.getHeaderMutation(), headers, stats)) {
+          return invalidMutation();
+        }
       } else {
         stats.ignoredBodyHeaderMutations.incrementAndGet();
       }
@@ -248,11 +261,7 @@ final class ExtProcFilter {
     return switch (event) {
       case ExtProcStream.Answer a when a.response().hasImmediateResponse() -> immediate(a.response(), expected);
       case ExtProcStream.Answer a when a.response().getResponseCase() == expected -> a.response();
-      case ExtProcStream.Answer a -> {
-        trace.accept(name + ": spurious " + a.response().getResponseCase() + " for " + expected);
-        stream.finish(true);
-        yield fail(500, "ext_proc_spurious_message");
-      }
+      case ExtProcStream.Answer a -> spurious(a.response().getResponseCase() + " for " + expected);
       case ExtProcStream.Closed c -> {
         disabled = true; // a clean close: Envoy continues without the processor
         yield new Continue(null, false);
@@ -271,17 +280,33 @@ final class ExtProcFilter {
 
   private Object immediate(ProcessingResponse response, ProcessingResponse.ResponseCase expected) {
     if (config.getDisableImmediateResponse()) {
-      stream.finish(true);
-      return fail(500, "ext_proc_immediate_response_disabled");
+      return spurious("immediate_response while disable_immediate_response is set");
     }
     ImmediateResponse ir = response.getImmediateResponse();
     HeaderList headers = new HeaderList();
-    applyHeaderMutation(ir.getHeaders(), headers);
+    HeaderMutations.apply(ir.getHeaders(), headers, stats);
     int status = ir.hasStatus() && ir.getStatus().getCodeValue() != 0 ? ir.getStatus().getCodeValue() : 200;
     disabled = true;
     stream.finish(false);
     trace.accept(name + ": immediate_response " + status + " (" + expected + ")");
     return new LocalReply(status, headers, ir.getBody().toByteArray(), ir.getDetails());
+  }
+
+  /** Envoy 1.34: ignore the answer, close the stream and go on without the processor. */
+  private Outcome spurious(String what) {
+    trace.accept(name + ": spurious " + what + "; processor dropped");
+    stats.spuriousMessages.incrementAndGet();
+    stream.finish(true);
+    disabled = true;
+    return new Continue(null, false);
+  }
+
+  /** An invalid header mutation becomes an immediate 500, failure_mode_allow or not. */
+  private Outcome invalidMutation() {
+    trace.accept(name + ": invalid header mutation");
+    disabled = true;
+    stream.finish(true);
+    return new Failure(500, "ext_proc_error_invalid_header_mutation");
   }
 
   private Outcome fail(int status, String details) {
@@ -305,7 +330,9 @@ final class ExtProcFilter {
       return;
     }
     List<ProcessingMode> allowed = config.getAllowedOverrideModesList();
-    if (!allowed.isEmpty() && !allowed.contains(override)) {
+    ProcessingMode comparable = override.toBuilder().clearRequestHeaderMode().build();
+    if (!allowed.isEmpty()
+        && allowed.stream().noneMatch(m -> m.toBuilder().clearRequestHeaderMode().build().equals(comparable))) {
       stats.ignoredModeOverrides.incrementAndGet();
       return;
     }
@@ -313,51 +340,14 @@ final class ExtProcFilter {
   }
 
   private boolean routeCacheCleared(CommonResponse common) {
+    if (upstream || !common.hasHeaderMutation()) {
+      return false;
+    }
     return switch (config.getRouteCacheAction()) {
       case CLEAR -> true;
       case RETAIN -> false;
       default -> common.getClearRouteCache();
     };
-  }
-
-  private void applyHeaderMutation(HeaderMutation mutation, HeaderList headers) {
-    for (String remove : mutation.getRemoveHeadersList()) {
-      String n = remove.toLowerCase(Locale.ROOT);
-      if (n.startsWith(":") || n.equals("host")) {
-        stats.rejectedHeaderMutations.incrementAndGet();
-        continue;
-      }
-      headers.remove(n);
-    }
-    for (HeaderValueOption option : mutation.getSetHeadersList()) {
-      HeaderValue h = option.getHeader();
-      String n = h.getKey().toLowerCase(Locale.ROOT);
-      String value = h.getRawValue().isEmpty() ? h.getValue() : h.getRawValue().toStringUtf8();
-      if (UNSETTABLE.contains(n) || n.startsWith("x-envoy-") || n.isEmpty()
-          || value.indexOf('\r') >= 0 || value.indexOf('\n') >= 0 || value.indexOf('\0') >= 0) {
-        stats.rejectedHeaderMutations.incrementAndGet();
-        continue;
-      }
-      HeaderValueOption.HeaderAppendAction action = option.hasAppend()
-          ? (option.getAppend().getValue() ? HeaderValueOption.HeaderAppendAction.APPEND_IF_EXISTS_OR_ADD
-              : HeaderValueOption.HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD)
-          : option.getAppendAction();
-      switch (action) {
-        case APPEND_IF_EXISTS_OR_ADD -> headers.add(n, value);
-        case ADD_IF_ABSENT -> {
-          if (!headers.contains(n)) {
-            headers.add(n, value);
-          }
-        }
-        case OVERWRITE_IF_EXISTS_OR_ADD -> headers.set(n, value);
-        case OVERWRITE_IF_EXISTS -> {
-          if (headers.contains(n)) {
-            headers.set(n, value);
-          }
-        }
-        default -> headers.add(n, value);
-      }
-    }
   }
 
   private static byte[] mutatedBody(BodyMutation mutation, byte[] original) {

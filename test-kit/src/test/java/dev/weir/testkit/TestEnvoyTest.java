@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.google.protobuf.BoolValue;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UInt32Value;
 import com.google.protobuf.util.Durations;
@@ -31,6 +32,8 @@ import io.envoyproxy.envoy.service.ext_proc.v3.CommonResponse;
 import io.envoyproxy.envoy.service.ext_proc.v3.ExternalProcessorGrpc;
 import io.envoyproxy.envoy.service.ext_proc.v3.HeaderMutation;
 import io.envoyproxy.envoy.service.ext_proc.v3.HeadersResponse;
+import io.envoyproxy.envoy.service.ext_proc.v3.ImmediateResponse;
+import io.envoyproxy.envoy.type.v3.HttpStatus;
 import io.envoyproxy.envoy.service.ext_proc.v3.ProcessingRequest;
 import io.envoyproxy.envoy.service.ext_proc.v3.ProcessingResponse;
 import io.grpc.Server;
@@ -43,7 +46,7 @@ import java.util.function.Function;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-/** The emulator applies Envoy's ext_proc rules, checked against a scripted ext_proc server. */
+/** The emulator applies Envoy 1.34's ext_proc rules, checked against a scripted ext_proc server. */
 class TestEnvoyTest {
   private Server server;
   private ScriptedUpstream upstream;
@@ -213,12 +216,150 @@ class TestEnvoyTest {
   }
 
   @Test
-  void answerForTheWrongPhaseIsAProtocolError() throws Exception {
+  void envoy134IgnoresAnAnswerForTheWrongPhaseAndDropsTheProcessor() throws Exception {
     try (TestEnvoy envoy = envoy(ExternalProcessor.newBuilder(),
         r -> ProcessingResponse.newBuilder().setResponseBody(BodyResponse.getDefaultInstance()).build())) {
       ExchangeResponse r = envoy.send(CHAT);
-      assertEquals(500, r.status());
-      assertTrue(r.trace().stream().anyMatch(t -> t.contains("spurious")), r.trace().toString());
+      assertEquals(404, r.status(), "the exchange goes on unprocessed (and so has no route): " + r.trace());
+      assertEquals(1, envoy.stats().spuriousMessages.get());
+      assertEquals(1, seen.size(), "no message after the spurious answer: " + r.trace());
+    }
+  }
+
+  @Test
+  void envoy134IgnoresAnImmediateResponseWhileDisableImmediateResponseIsSet() throws Exception {
+    ProcessingResponse deny = ProcessingResponse.newBuilder().setImmediateResponse(ImmediateResponse.newBuilder()
+        .setStatus(HttpStatus.newBuilder().setCodeValue(403))).build();
+    try (TestEnvoy envoy = envoy(ExternalProcessor.newBuilder().setDisableImmediateResponse(true), r -> deny)) {
+      ExchangeResponse r = envoy.send(CHAT);
+      assertEquals(404, r.status(), "neither the 403 nor a 500: " + r.trace());
+      assertEquals(1, envoy.stats().spuriousMessages.get());
+    }
+    stop();
+    seen.clear();
+    try (TestEnvoy envoy = envoy(ExternalProcessor.newBuilder(), r -> deny)) {
+      assertEquals(403, envoy.send(CHAT).status(), "honoured when not disabled");
+    }
+  }
+
+  @Test
+  void continueAndReplaceWithoutABodyMutationKeepsTheOriginalBodyAndStopsBodyMessages() throws Exception {
+    ProcessingMode bufferedRequest = ProcessingMode.newBuilder().setRequestBodyMode(ProcessingMode.BodySendMode.BUFFERED).build();
+    ProcessingResponse replace = ProcessingResponse.newBuilder().setRequestHeaders(HeadersResponse.newBuilder()
+        .setResponse(CommonResponse.newBuilder().setStatus(CommonResponse.ResponseStatus.CONTINUE_AND_REPLACE)
+            .setHeaderMutation(HeaderMutation.newBuilder().addSetHeaders(set("x-go", "1"))).setClearRouteCache(true)))
+        .build();
+    try (TestEnvoy envoy = envoy(ExternalProcessor.newBuilder().setProcessingMode(bufferedRequest),
+        onRequestHeaders(replace))) {
+      ExchangeResponse r = envoy.send(CHAT);
+      assertEquals(200, r.status(), r.trace().toString());
+      assertEquals("m", upstream.last().json().path("model").asText(), "the client's body went upstream");
+      assertTrue(seen.stream().noneMatch(ProcessingRequest::hasRequestBody), "no body message after the replace");
+    }
+  }
+
+  @Test
+  void continueAndReplaceOnResponseHeadersSendsTheReplacementBody() throws Exception {
+    Function<ProcessingRequest, ProcessingResponse> answer = r -> {
+      if (r.hasRequestHeaders()) {
+        return headers(HeaderMutation.newBuilder().addSetHeaders(set("x-go", "1")), true);
+      }
+      if (r.hasResponseHeaders()) {
+        return ProcessingResponse.newBuilder().setResponseHeaders(HeadersResponse.newBuilder().setResponse(
+            CommonResponse.newBuilder().setStatus(CommonResponse.ResponseStatus.CONTINUE_AND_REPLACE)
+                .setBodyMutation(BodyMutation.newBuilder().setBody(ByteString.copyFromUtf8("replaced"))))).build();
+      }
+      return cont(r);
+    };
+    try (TestEnvoy envoy = envoy(ExternalProcessor.newBuilder(), answer)) {
+      assertEquals("replaced", envoy.send(CHAT).bodyText());
+    }
+  }
+
+  @Test
+  void appendActionIsIgnoredSoHeadersAreOverwrittenUnlessTheDeprecatedAppendFlagIsSet() throws Exception {
+    HeaderValueOption appendAction = HeaderValueOption.newBuilder()
+        .setHeader(HeaderValue.newBuilder().setKey("x-a").setRawValue(ByteString.copyFromUtf8("new")))
+        .setAppendAction(HeaderValueOption.HeaderAppendAction.APPEND_IF_EXISTS_OR_ADD).build();
+    HeaderValueOption appendFlag = HeaderValueOption.newBuilder()
+        .setHeader(HeaderValue.newBuilder().setKey("x-b").setRawValue(ByteString.copyFromUtf8("new")))
+        .setAppend(BoolValue.of(true)).build();
+    try (TestEnvoy envoy = envoy(ExternalProcessor.newBuilder(), onRequestHeaders(headers(HeaderMutation.newBuilder()
+        .addSetHeaders(set("x-go", "1")).addSetHeaders(appendAction).addSetHeaders(appendFlag), true)))) {
+      envoy.send(ExchangeRequest.post("/v1/chat/completions", "{}", "x-a", "old", "x-b", "old"));
+      assertEquals(List.of("new"), upstream.last().headers().getAll("x-a"));
+      assertEquals(List.of("old", "new"), upstream.last().headers().getAll("x-b"));
+    }
+  }
+
+  @Test
+  void removingEnvoyHeadersIsRefusedAndCounted() throws Exception {
+    try (TestEnvoy envoy = envoy(ExternalProcessor.newBuilder(), onRequestHeaders(headers(HeaderMutation.newBuilder()
+        .addSetHeaders(set("x-go", "1")).addRemoveHeaders("x-envoy-original-path"), true)))) {
+      envoy.send(ExchangeRequest.post("/v1/chat/completions", "{}", "x-envoy-original-path", "/kept"));
+      assertEquals("/kept", upstream.last().header("x-envoy-original-path"));
+      assertEquals(1, envoy.stats().rejectedHeaderMutations.get());
+    }
+  }
+
+  @Test
+  void anInvalidHeaderValueFailsTheExchangeWith500() throws Exception {
+    try (TestEnvoy envoy = envoy(ExternalProcessor.newBuilder().setFailureModeAllow(true), onRequestHeaders(
+        headers(HeaderMutation.newBuilder().addSetHeaders(set("x-go", "1")).addSetHeaders(set("x-bad", "a\r\nb")),
+            true)))) {
+      ExchangeResponse r = envoy.send(CHAT);
+      assertEquals(500, r.status(), "even with failure_mode_allow: " + r.trace());
+      assertTrue(upstream.received().isEmpty());
+    }
+  }
+
+  @Test
+  void clearRouteCacheActsOnlyWhenTheSameAnswerCarriesAHeaderMutation() throws Exception {
+    ProcessingMode bufferedRequest = ProcessingMode.newBuilder().setRequestBodyMode(ProcessingMode.BodySendMode.BUFFERED).build();
+    Function<ProcessingRequest, ProcessingResponse> bareClear = r -> {
+      if (r.hasRequestHeaders()) {
+        return headers(HeaderMutation.newBuilder().addSetHeaders(set("x-go", "1")), false);
+      }
+      if (r.hasRequestBody()) {
+        return ProcessingResponse.newBuilder().setRequestBody(BodyResponse.newBuilder().setResponse(
+            CommonResponse.newBuilder().setClearRouteCache(true))).build();
+      }
+      return cont(r);
+    };
+    try (TestEnvoy envoy = envoy(ExternalProcessor.newBuilder().setProcessingMode(bufferedRequest), bareClear)) {
+      assertEquals(404, envoy.send(CHAT).status(), "clear_route_cache alone is ignored");
+    }
+    stop();
+    Function<ProcessingRequest, ProcessingResponse> clearWithMutation = r -> r.hasRequestBody()
+        ? ProcessingResponse.newBuilder().setRequestBody(BodyResponse.newBuilder().setResponse(
+            CommonResponse.newBuilder().setClearRouteCache(true)
+                .setHeaderMutation(HeaderMutation.newBuilder().addSetHeaders(set("x-other", "1"))))).build()
+        : bareClear.apply(r);
+    try (TestEnvoy envoy = envoy(ExternalProcessor.newBuilder().setProcessingMode(bufferedRequest), clearWithMutation)) {
+      assertEquals(200, envoy.send(CHAT).status(), "with a header mutation the route is picked again");
+    }
+  }
+
+  @Test
+  void allowedOverrideModesAreComparedIgnoringRequestHeaderMode() throws Exception {
+    Function<ProcessingRequest, ProcessingResponse> streamIt = r -> {
+      if (r.hasRequestHeaders()) {
+        return headers(HeaderMutation.newBuilder().addSetHeaders(set("x-go", "1")), true);
+      }
+      if (r.hasResponseHeaders()) {
+        return cont(r).toBuilder().setModeOverride(ProcessingMode.newBuilder()
+            .setRequestHeaderMode(ProcessingMode.HeaderSendMode.SKIP)
+            .setResponseBodyMode(ProcessingMode.BodySendMode.STREAMED)).build();
+      }
+      return cont(r);
+    };
+    ProcessingMode buffered = ProcessingMode.newBuilder().setResponseBodyMode(ProcessingMode.BodySendMode.BUFFERED).build();
+    try (TestEnvoy envoy = envoy(ExternalProcessor.newBuilder().setProcessingMode(buffered).setAllowModeOverride(true)
+        .addAllowedOverrideModes(ProcessingMode.newBuilder().setRequestHeaderMode(ProcessingMode.HeaderSendMode.SEND)
+            .setResponseBodyMode(ProcessingMode.BodySendMode.STREAMED)), streamIt)) {
+      envoy.send(CHAT);
+      assertEquals(0, envoy.stats().ignoredModeOverrides.get());
+      assertTrue(seen.stream().filter(ProcessingRequest::hasResponseBody).count() >= 2, "streamed");
     }
   }
 }

@@ -38,11 +38,12 @@ final class AwsSigning {
 
   /**
    * The signature headers for a POST of {@code body} to {@code encodedPath} on {@code url}'s host.
-   * The signed {@code host} is the URL's host, with its port when it is not the scheme's default:
-   * what Envoy sends, since the routes set {@code auto_host_rewrite} and xds-control-plane gives
-   * every endpoint the URL's host as its {@code hostname} (Envoy's router applies it in
-   * {@code UpstreamRequest::onPoolReady}, source/common/router/upstream_request.cc). AWS endpoints
-   * listen on 443, where both agree.
+   * The signed {@code host} is the URL's host name alone, without a port: what Envoy sends, since
+   * the routes set {@code auto_host_rewrite} and xds-control-plane gives every endpoint the URL's
+   * host as its {@code hostname}; Envoy's router puts {@code host->hostname()} in
+   * {@code :authority} ({@code Http::Utility::updateAuthority} in
+   * {@code UpstreamRequest::onPoolReady}, source/common/router/upstream_request.cc), with no port,
+   * whatever port the endpoint listens on.
    */
   Map<String, String> sign(URI url, String encodedPath, byte[] body, String service, String region,
       AwsCredentials source) {
@@ -50,7 +51,7 @@ final class AwsSigning {
         .method(SdkHttpMethod.POST)
         .protocol(url.getScheme())
         .host(url.getHost())
-        .port(url.getPort() > 0 ? url.getPort() : null)
+        .port(null)
         .encodedPath(encodedPath)
         .build();
     var credentials = provider(source).resolveCredentials();
