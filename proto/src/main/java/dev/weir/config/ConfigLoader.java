@@ -318,6 +318,18 @@ public final class ConfigLoader {
         add(path + ".defaultMaxTokens", "is only used by provider anthropic");
       }
       checkAws(path, b, rule);
+      if (b.getProvider() != Provider.OPENAI && b.getProvider() != Provider.PROVIDER_UNSPECIFIED
+          && !(b.getOrganization().isEmpty() && b.getProject().isEmpty())) {
+        add(path + (b.getOrganization().isEmpty() ? ".project" : ".organization"), "is only used by provider openai");
+      }
+      for (int h = 0; h < b.getForwardClientHeadersCount(); h++) {
+        String header = b.getForwardClientHeaders(h).toLowerCase(java.util.Locale.ROOT);
+        if (!header.matches("[a-z0-9!#$%&'*+.^_`|~-]+")) {
+          add(path + ".forwardClientHeaders[" + h + "]", "is not a header name: \"" + b.getForwardClientHeaders(h) + "\"");
+        } else if (header.equals("authorization") || header.equals("api-key")) {
+          add(path + ".forwardClientHeaders[" + h + "]", "carries the client's Weir key, which never leaves the gateway");
+        }
+      }
       if (b.hasHealthCheck() && !b.getHealthCheck().getPath().startsWith("/")) {
         add(path + ".healthCheck.path", "must be an absolute path such as \"/health\"");
       }

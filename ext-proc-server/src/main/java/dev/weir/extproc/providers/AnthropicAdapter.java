@@ -33,7 +33,7 @@ public final class AnthropicAdapter implements ProviderAdapter {
     set.put("anthropic-version", backend.apiVersion().isEmpty() ? DEFAULT_VERSION : backend.apiVersion());
     boolean translate = attempt.endpoint() == Endpoint.CHAT_COMPLETIONS;
     boolean rename = !attempt.upstreamModel().equals(attempt.requestedModel());
-    return new AttemptPlan(backend.basePath() + "/v1/messages", set, ProviderAdapters.clientCredentialsNotSet(set),
+    return new AttemptPlan(backend.basePath() + "/v1/messages", set, ProviderAdapters.strippedHeaders(set, attempt.backend()),
         translate || rename);
   }
 

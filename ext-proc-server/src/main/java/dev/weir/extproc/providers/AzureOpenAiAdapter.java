@@ -35,7 +35,7 @@ public final class AzureOpenAiAdapter implements ProviderAdapter {
       Map<String, String> set = new LinkedHashMap<>();
       set.put("api-key", backend.credential());
       return new AttemptPlan(backend.basePath() + RESPONSES_PATH, set,
-          ProviderAdapters.clientCredentialsNotSet(set), true);
+          ProviderAdapters.strippedHeaders(set, attempt.backend()), true);
     }
     String path = backend.basePath() + "/openai/deployments/"
         + URLEncoder.encode(attempt.member().getDeployment(), StandardCharsets.UTF_8).replace("+", "%20")
@@ -43,7 +43,7 @@ public final class AzureOpenAiAdapter implements ProviderAdapter {
         + "?api-version=" + URLEncoder.encode(backend.apiVersion(), StandardCharsets.UTF_8);
     Map<String, String> set = new LinkedHashMap<>();
     set.put("api-key", backend.credential());
-    return new AttemptPlan(path, set, ProviderAdapters.clientCredentialsNotSet(set), false);
+    return new AttemptPlan(path, set, ProviderAdapters.strippedHeaders(set, attempt.backend()), false);
   }
 
   /** Only the Responses API rewrites: the deployment goes in {@code model}. */

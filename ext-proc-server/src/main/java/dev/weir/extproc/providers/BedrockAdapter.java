@@ -43,7 +43,7 @@ public final class BedrockAdapter implements ProviderAdapter {
   public AttemptPlan plan(Attempt attempt) {
     Map<String, String> set = new LinkedHashMap<>();
     set.put("content-type", "application/json");
-    return new AttemptPlan(path(attempt, false), set, ProviderAdapters.clientCredentialsNotSet(set), true);
+    return new AttemptPlan(path(attempt, false), set, ProviderAdapters.strippedHeaders(set, attempt.backend()), true);
   }
 
   @Override

@@ -26,8 +26,15 @@ public final class OpenAiAdapter implements ProviderAdapter {
     if (attempt.backend().credential() != null) {
       set.put("authorization", "Bearer " + attempt.backend().credential());
     }
+    // The account the backend bills comes from its config, never from the client.
+    if (!attempt.backend().config().getOrganization().isEmpty()) {
+      set.put("openai-organization", attempt.backend().config().getOrganization());
+    }
+    if (!attempt.backend().config().getProject().isEmpty()) {
+      set.put("openai-project", attempt.backend().config().getProject());
+    }
     boolean rename = !attempt.upstreamModel().equals(attempt.requestedModel());
-    return new AttemptPlan(path, set, ProviderAdapters.clientCredentialsNotSet(set), rename);
+    return new AttemptPlan(path, set, ProviderAdapters.strippedHeaders(set, attempt.backend()), rename);
   }
 
   @Override

@@ -8,11 +8,17 @@ import java.util.Map;
 /** The adapter for each provider: one row per provider. */
 public final class ProviderAdapters {
   /**
-   * Client credentials never reach a backend (the router pass removed them already); nor does the
-   * AWS session token an earlier Bedrock attempt of the same request carried (a retry starts from
-   * the headers the previous attempt's upstream filters left).
+   * Client headers no backend receives unless its config forwards them: credentials (the router
+   * pass removed the client's own already; a previous Bedrock attempt of the same request may have
+   * left an AWS session token, since a retry starts from the headers the previous attempt's
+   * upstream filters left), account selectors a client must not choose (the backend's
+   * organization and project come from its config), and browser or proxy state. Envoy's
+   * {@code x-envoy-*} headers cannot be removed by ext_proc (its mutation rules refuse it); the
+   * listener's {@code use_remote_address} makes Envoy drop them from external requests.
    */
-  static final List<String> CLIENT_CREDENTIALS = List.of("authorization", "api-key", "x-amz-security-token");
+  public static final List<String> STRIPPED_CLIENT_HEADERS = List.of("authorization", "api-key", "x-api-key",
+      "x-amz-security-token", "openai-organization", "openai-project", "cookie", "proxy-authorization",
+      "x-goog-api-key", "x-ms-client-request-id");
 
   private static final Map<Provider, ProviderAdapter> ADAPTERS = new EnumMap<>(Provider.class);
 
@@ -36,10 +42,12 @@ public final class ProviderAdapters {
   }
 
   /**
-   * The client credential headers an adapter does not set itself: removing only these keeps the
-   * mutation independent of whether Envoy applies removals before or after sets.
+   * The stripped client headers an attempt removes: those the adapter does not set itself
+   * (removing only these keeps the mutation independent of whether Envoy applies removals before
+   * or after sets) and the backend does not forward.
    */
-  static List<String> clientCredentialsNotSet(Map<String, String> set) {
-    return CLIENT_CREDENTIALS.stream().filter(h -> !set.containsKey(h)).toList();
+  static List<String> strippedHeaders(Map<String, String> set, dev.weir.extproc.routing.BackendTarget backend) {
+    java.util.Set<String> forwarded = backend.forwardedClientHeaders();
+    return STRIPPED_CLIENT_HEADERS.stream().filter(h -> !set.containsKey(h) && !forwarded.contains(h)).toList();
   }
 }

@@ -1,6 +1,7 @@
 package dev.weir.extproc.routing;
 
 import dev.weir.config.v1.AwsCredentials;
+import dev.weir.config.v1.Backend;
 import dev.weir.config.v1.Provider;
 import java.net.URI;
 
@@ -10,7 +11,18 @@ import java.net.URI;
  * {@link #toString()} never shows the credential.
  */
 public record BackendTarget(String name, Provider provider, URI url, String apiVersion, String credential,
-    int defaultMaxTokens, String region, AwsCredentials aws) {
+    int defaultMaxTokens, String region, AwsCredentials aws, Backend config) {
+
+  /** From the config entry, with its resolved key (null for none). */
+  public static BackendTarget of(Backend b, String credential) {
+    return new BackendTarget(b.getName(), b.getProvider(), URI.create(b.getUrl()), b.getApiVersion(), credential,
+        b.getDefaultMaxTokens(), b.getRegion(), b.getAws(), b);
+  }
+
+  public BackendTarget(String name, Provider provider, URI url, String apiVersion, String credential,
+      int defaultMaxTokens, String region, AwsCredentials aws) {
+    this(name, provider, url, apiVersion, credential, defaultMaxTokens, region, aws, Backend.getDefaultInstance());
+  }
 
   public BackendTarget(String name, Provider provider, URI url, String apiVersion, String credential) {
     this(name, provider, url, apiVersion, credential, 0);
@@ -19,6 +31,15 @@ public record BackendTarget(String name, Provider provider, URI url, String apiV
   public BackendTarget(String name, Provider provider, URI url, String apiVersion, String credential,
       int defaultMaxTokens) {
     this(name, provider, url, apiVersion, credential, defaultMaxTokens, "", AwsCredentials.getDefaultInstance());
+  }
+
+  /**
+   * Client headers this backend may receive although the gateway strips them by default
+   * (lower-cased).
+   */
+  public java.util.Set<String> forwardedClientHeaders() {
+    return config.getForwardClientHeadersList().stream()
+        .map(h -> h.toLowerCase(java.util.Locale.ROOT)).collect(java.util.stream.Collectors.toSet());
   }
 
   /** The URL's path without a trailing slash ("" for none): prefixed to every upstream path. */

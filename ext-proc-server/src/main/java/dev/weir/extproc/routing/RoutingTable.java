@@ -29,8 +29,7 @@ public final class RoutingTable {
     }
     for (Backend b : config.getBackendsList()) {
       String credential = b.hasCredential() ? Credentials.resolve(b.getCredential(), env) : null;
-      backends.put(b.getName(), new BackendTarget(b.getName(), b.getProvider(), URI.create(b.getUrl()),
-          b.getApiVersion(), credential, b.getDefaultMaxTokens(), b.getRegion(), b.getAws()));
+      backends.put(b.getName(), BackendTarget.of(b, credential));
     }
     for (Pool pool : config.getPoolsList()) {
       Map<String, PoolMember> byBackend = new HashMap<>();
