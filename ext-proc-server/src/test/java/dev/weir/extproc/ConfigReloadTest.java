@@ -48,10 +48,7 @@ class ConfigReloadTest {
       Files.writeString(file, config(up, ""));
       GatewayConfig config = new ConfigLoader(Map.<String, String>of()::get, true).load(file);
       try (ExtProcServer server = new ExtProcServer(config, Map.<String, String>of()::get, "127.0.0.1", 0, 0, file, true)) {
-        EnvoyResources.Resources r = EnvoyResources.build(config);
-        try (TestEnvoy envoy = TestEnvoy.builder().extProc("127.0.0.1", server.grpcPort())
-            .routerFilter(GatewayFixture.routerFilterFromBootstrap()).routes(r.routes().get(0))
-            .resources(r.clusters(), r.endpoints()).build()) {
+        try (TestEnvoy envoy = Gateway.envoy(config, server.grpcPort())) {
           ExchangeResponse first = chat(envoy, "sk-a");
           assertEquals(200, first.status());
           long remainingBefore = Long.parseLong(first.header("x-ratelimit-remaining-tokens"));

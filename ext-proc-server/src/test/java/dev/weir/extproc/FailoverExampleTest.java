@@ -54,10 +54,7 @@ class FailoverExampleTest {
   }
 
   private TestEnvoy envoyFor(GatewayConfig config) throws Exception {
-    EnvoyResources.Resources r = EnvoyResources.build(config);
-    return TestEnvoy.builder().extProc("127.0.0.1", server.grpcPort())
-        .routerFilter(GatewayFixture.routerFilterFromBootstrap()).routes(r.routes().get(0))
-        .resources(r.clusters(), r.endpoints()).build();
+    return Gateway.envoy(config, server.grpcPort());
   }
 
   @AfterEach

@@ -10,8 +10,10 @@ import dev.weir.xds.EnvoyResources;
 import java.util.Map;
 
 /**
- * One ext-proc-server with its own TestEnvoy, from a YAML config whose backend URLs may name
- * {@code UPSTREAM} (replaced by a scripted upstream's URL). Several can share one Redis.
+ * The end-to-end test harness: one ext-proc-server with its own test-kit Envoy, from a YAML config
+ * whose backend URLs may name {@code UPSTREAM} (replaced by a scripted upstream's URL), or from a
+ * loaded config. Several can share one Redis. (It lives with ext-proc-server's tests, not in the
+ * test-kit, because the test-kit cannot depend on the server it tests.)
  */
 final class Gateway implements AutoCloseable {
   final GatewayConfig config;
@@ -24,15 +26,29 @@ final class Gateway implements AutoCloseable {
 
   /** With {@code env} as the environment credentials are read from. */
   Gateway(String yaml, ScriptedUpstream upstream, Map<String, String> env) throws Exception {
-    config = new ConfigLoader(env::get, true).parse(yaml.replace("UPSTREAM", upstream.url()), "test", null);
+    this(new ConfigLoader(env::get, true).parse(yaml.replace("UPSTREAM", upstream.url()), "test", null), env);
+  }
+
+  /** A loaded config, served by a new ext-proc-server and a test-kit Envoy. */
+  Gateway(GatewayConfig config, Map<String, String> env) throws Exception {
+    this.config = config;
     server = new ExtProcServer(config, env::get, "127.0.0.1", 0, 0);
-    EnvoyResources.Resources r = EnvoyResources.build(config);
-    envoy = TestEnvoy.builder().extProc("127.0.0.1", server.grpcPort())
-        .routerFilter(GatewayFixture.routerFilterFromBootstrap()).routes(r.routes().get(0))
-        .resources(r.clusters(), r.endpoints()).build();
+    envoy = envoy(config, server.grpcPort());
   }
 
   private int port;
+
+  /**
+   * The test-kit's Envoy for {@code config}: the router filter exactly as the shipped bootstrap
+   * configures it, and the routes, clusters and endpoints xds-control-plane builds, sending
+   * ext_proc to {@code extProcPort}. The one place tests wire Envoy to an ext-proc-server.
+   */
+  static TestEnvoy envoy(GatewayConfig config, int extProcPort) throws Exception {
+    EnvoyResources.Resources r = EnvoyResources.build(config);
+    return TestEnvoy.builder().extProc("127.0.0.1", extProcPort)
+        .routerFilter(GatewayFixture.routerFilterFromBootstrap()).routes(r.routes().get(0))
+        .resources(r.clusters(), r.endpoints()).build();
+  }
 
   /** The base URL an OpenAI SDK uses (opens the test-kit's listener on first use). */
   synchronized String baseUrl() throws java.io.IOException {

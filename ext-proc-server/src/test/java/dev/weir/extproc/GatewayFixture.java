@@ -6,7 +6,6 @@ import dev.weir.config.v1.GatewayConfig;
 import dev.weir.testkit.EnvoyYaml;
 import dev.weir.testkit.ScriptedUpstream;
 import dev.weir.testkit.TestEnvoy;
-import dev.weir.xds.EnvoyResources;
 import io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap;
 import io.envoyproxy.envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
@@ -87,13 +86,7 @@ final class GatewayFixture implements AutoCloseable {
     Map<String, String> env = Map.of("AOAI_KEY", AZURE_SECRET);
     config = new ConfigLoader(env::get, true).load(file);
     server = new ExtProcServer(config, env::get, "127.0.0.1", 0, 0);
-    EnvoyResources.Resources resources = EnvoyResources.build(config);
-    TestEnvoy.Builder b = TestEnvoy.builder()
-        .extProc("127.0.0.1", server.grpcPort())
-        .routerFilter(routerFilterFromBootstrap())
-        .routes(resources.routes().get(0));
-    b.resources(resources.clusters(), resources.endpoints());
-    envoy = b.build();
+    envoy = Gateway.envoy(config, server.grpcPort());
     port = envoy.listen();
   }
 

@@ -34,10 +34,7 @@ class GovernanceExampleIT {
       b.getRedisBuilder().setUri(redis.uri());
       GatewayConfig config = b.build();
       try (ExtProcServer server = new ExtProcServer(config, env::get, "127.0.0.1", 0, 0)) {
-        EnvoyResources.Resources r = EnvoyResources.build(config);
-        try (TestEnvoy envoy = TestEnvoy.builder().extProc("127.0.0.1", server.grpcPort())
-            .routerFilter(GatewayFixture.routerFilterFromBootstrap()).routes(r.routes().get(0))
-            .resources(r.clusters(), r.endpoints()).build()) {
+        try (TestEnvoy envoy = Gateway.envoy(config, server.grpcPort())) {
           ExchangeRequest chat = ExchangeRequest.post("/v1/chat/completions",
               "{\"model\":\"gpt-4o\",\"max_tokens\":50,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
               "authorization", "Bearer sk-weir-finance-demo").withJwtClaims(Map.of("sub", "user-42"));

@@ -48,10 +48,7 @@ class ProvidersDocDialectsTest {
     }
     GatewayConfig config = local.build();
     try (ExtProcServer server = new ExtProcServer(config, ENV::get, "127.0.0.1", 0, 0)) {
-      EnvoyResources.Resources r = EnvoyResources.build(config);
-      try (TestEnvoy envoy = TestEnvoy.builder().extProc("127.0.0.1", server.grpcPort())
-          .routerFilter(GatewayFixture.routerFilterFromBootstrap()).routes(r.routes().get(0))
-          .resources(r.clusters(), r.endpoints()).build()) {
+      try (TestEnvoy envoy = Gateway.envoy(config, server.grpcPort())) {
         return envoy.send(request);
       }
     }

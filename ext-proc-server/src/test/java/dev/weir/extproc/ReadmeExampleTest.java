@@ -10,7 +10,6 @@ import dev.weir.testkit.ExchangeRequest;
 import dev.weir.testkit.ExchangeResponse;
 import dev.weir.testkit.ScriptedUpstream;
 import dev.weir.testkit.TestEnvoy;
-import dev.weir.xds.EnvoyResources;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -43,11 +42,7 @@ class ReadmeExampleTest {
       }
       GatewayConfig config = local.build();
       try (ExtProcServer server = new ExtProcServer(config, env::get, "127.0.0.1", 0, 0)) {
-        EnvoyResources.Resources resources = EnvoyResources.build(config);
-        TestEnvoy.Builder b = TestEnvoy.builder().extProc("127.0.0.1", server.grpcPort())
-            .routerFilter(GatewayFixture.routerFilterFromBootstrap()).routes(resources.routes().get(0));
-        b.resources(resources.clusters(), resources.endpoints());
-        try (TestEnvoy envoy = b.build()) {
+        try (TestEnvoy envoy = Gateway.envoy(config, server.grpcPort())) {
           ExchangeResponse finance = envoy.send(ExchangeRequest.post("/v1/chat/completions",
               CHAT.formatted("gpt-4o"), "authorization", "Bearer sk-weir-finance-demo"));
           assertEquals(200, finance.status(), finance.toString());

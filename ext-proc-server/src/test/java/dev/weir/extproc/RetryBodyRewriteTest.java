@@ -44,10 +44,7 @@ class RetryBodyRewriteTest {
     Files.writeString(file, yaml);
     GatewayConfig config = new ConfigLoader(Map.<String, String>of()::get, true).load(file);
     try (ExtProcServer server = new ExtProcServer(config, Map.<String, String>of()::get, "127.0.0.1", 0, 0)) {
-      EnvoyResources.Resources r = EnvoyResources.build(config);
-      try (TestEnvoy envoy = TestEnvoy.builder().extProc("127.0.0.1", server.grpcPort())
-          .routerFilter(GatewayFixture.routerFilterFromBootstrap()).routes(r.routes().get(0))
-          .resources(r.clusters(), r.endpoints()).build()) {
+      try (TestEnvoy envoy = Gateway.envoy(config, server.grpcPort())) {
         return envoy.send(ExchangeRequest.post("/v1/chat/completions",
             "{\"model\":\"llama\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
             "authorization", "Bearer " + KEY));
