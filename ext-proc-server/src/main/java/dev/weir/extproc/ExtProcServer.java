@@ -6,7 +6,8 @@ import dev.weir.config.ConfigException;
 import dev.weir.config.ConfigLoader;
 import dev.weir.config.Credentials;
 import dev.weir.config.v1.GatewayConfig;
-import dev.weir.extproc.admin.AdminServer;
+import dev.weir.admin.AdminHttp;
+import dev.weir.tls.MutualTls;
 import dev.weir.extproc.telemetry.GatewayMetrics;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
@@ -26,6 +27,13 @@ public final class ExtProcServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ExtProcServer.class);
   /** Headroom over the largest body for the rest of a ProcessingRequest (headers, attributes). */
   private static final int MESSAGE_OVERHEAD_BYTES = 256 * 1024;
+  /**
+   * The largest body Envoy may buffer and send (its listener's per_connection_buffer_limit_bytes,
+   * 5 MiB in envoy/envoy.yaml). The gRPC limit covers it even when maxRequestBytes is smaller, so
+   * a body between the two is answered 413 by the router pass instead of failing the gRPC stream
+   * (which Envoy turns into a 500).
+   */
+  static final int ENVOY_BUFFER_CEILING_BYTES = 32 * 1024 * 1024;
 
   private volatile GatewayRuntime runtime;
   private final GatewayMetrics metrics;
@@ -35,7 +43,8 @@ public final class ExtProcServer implements AutoCloseable {
   private volatile String lastReload = "none yet";
   private final ExternalProcessorService service;
   private final Server grpc;
-  private final AdminServer admin;
+  private final AdminHttp admin;
+  private final MutualTls tls;
   private volatile boolean draining;
 
   /**
@@ -43,35 +52,67 @@ public final class ExtProcServer implements AutoCloseable {
    */
   public ExtProcServer(GatewayConfig config, Function<String, String> env, String bindHost,
       int grpcPort, int adminPort) throws IOException, Credentials.UnresolvableCredentialException {
-    this(config, env, bindHost, grpcPort, adminPort, null, false);
+    this(config, env, bindHost, grpcPort, adminPort, null, false, false);
   }
 
   /**
    * @param configFile where {@code config} came from, for reloads (null: no reloading)
    * @param watch reload when the file changes
+   * @param insecureBind serve gRPC without TLS on an address other than loopback (refused
+   *     otherwise: anyone who can open a stream there could ask for backend keys)
    */
   public ExtProcServer(GatewayConfig config, Function<String, String> env, String bindHost,
-      int grpcPort, int adminPort, Path configFile, boolean watch)
+      int grpcPort, int adminPort, Path configFile, boolean watch, boolean insecureBind)
       throws IOException, Credentials.UnresolvableCredentialException {
+    boolean withTls = config.getSecurity().hasExtProcTls();
+    if (!withTls && !MutualTls.isLoopback(bindHost)) {
+      if (!insecureBind) {
+        throw new IOException("refusing to serve ext_proc without TLS on " + bindHost + ": set"
+            + " security.extProcTls (mTLS with Envoy), bind 127.0.0.1, or pass --insecure-bind");
+      }
+      log.warn("ext_proc gRPC on {} WITHOUT TLS (--insecure-bind): anyone who reaches this port can"
+          + " obtain backend keys through the upstream pass; configure security.extProcTls", bindHost);
+    } else if (!withTls) {
+      log.info("no security.extProcTls configured: ext_proc gRPC serves plaintext on loopback ({}) only", bindHost);
+    }
     this.metrics = new GatewayMetrics();
     this.env = env;
     this.configFile = configFile;
     this.runtime = new GatewayRuntime(config, env, metrics);
     this.service = new ExternalProcessorService(() -> runtime);
-    this.grpc = NettyServerBuilder.forAddress(new InetSocketAddress(bindHost, grpcPort))
+    try {
+      this.tls = withTls ? MutualTls.server(config.getSecurity().getExtProcTls()) : null;
+    } catch (java.security.GeneralSecurityException e) {
+      throw new IOException("security.extProcTls: " + e.getMessage(), e);
+    }
+    InetSocketAddress grpcAddress = new InetSocketAddress(bindHost, grpcPort);
+    NettyServerBuilder builder = tls == null ? NettyServerBuilder.forAddress(grpcAddress)
+        : NettyServerBuilder.forAddress(grpcAddress, tls.credentials());
+    this.grpc = builder
         .addService(ServerInterceptors.intercept(service, ExternalProcessorService.passInterceptor()))
-        .maxInboundMessageSize(config.getExtProc().getMaxRequestBytes() + MESSAGE_OVERHEAD_BYTES)
+        .maxInboundMessageSize(Math.max(config.getExtProc().getMaxRequestBytes(), ENVOY_BUFFER_CEILING_BYTES)
+            + MESSAGE_OVERHEAD_BYTES)
         .permitKeepAliveTime(10, TimeUnit.SECONDS)
         .permitKeepAliveWithoutCalls(true)
         // Exchanges may wait on Redis; on virtual threads a wait parks no platform thread.
         .executor(java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor())
         .build()
         .start();
-    this.admin = new AdminServer(bindHost, adminPort, () -> !draining && !grpc.isShutdown(),
-        metrics::scrape, configFile == null ? null : () -> {
-          String refused = reload("admin");
-          return refused == null ? "reloaded\n" : "refused; the running config stays\n" + refused + "\n";
-        }, () -> "last reload: " + lastReload + "\n");
+    this.admin = new AdminHttp(bindHost, adminPort, this::adminToken)
+        .probe("/healthz", () -> AdminHttp.Answer.text(200, "ok\n"))
+        .probe("/readyz", () -> !draining && !grpc.isShutdown() ? AdminHttp.Answer.text(200, "ready\n")
+            : AdminHttp.Answer.text(503, "not ready\n"))
+        .probe("/metrics", () -> new AdminHttp.Answer(200, "text/plain; version=0.0.4; charset=utf-8", metrics.scrape()))
+        .page("/status", () -> AdminHttp.Answer.text(200, "last reload: " + lastReload + "\n"))
+        .action("/reload", request -> {
+          if (configFile == null) {
+            return AdminHttp.Answer.text(404, "this server was started without a config file\n");
+          }
+          String refused = reload("admin " + request.caller());
+          return refused == null ? AdminHttp.Answer.text(200, "reloaded\n")
+              : AdminHttp.Answer.text(400, "refused; the running config stays\n" + refused + "\n");
+        })
+        .start();
     this.watcher = configFile != null && watch ? new dev.weir.config.ConfigWatcher(configFile, () -> reload("file change")) : null;
   }
 
@@ -110,6 +151,20 @@ public final class ExtProcServer implements AutoCloseable {
     log.info("config reloaded ({}): {} models, {} consumers, {} limits", cause, next.getModelsCount(),
         next.getConsumersCount(), next.getLimitsCount());
     return null;
+  }
+
+  /** The admin token of the config in force; null when none is set or it cannot be read. */
+  private String adminToken() {
+    var security = runtime.config().getSecurity();
+    if (!security.hasAdminToken()) {
+      return null;
+    }
+    try {
+      return Credentials.resolve(security.getAdminToken(), env);
+    } catch (Credentials.UnresolvableCredentialException e) {
+      log.warn("security.adminToken cannot be read ({}); admin actions are refused", e.getMessage());
+      return null;
+    }
   }
 
   private static final java.util.concurrent.ScheduledExecutorService RETIRE =
@@ -154,6 +209,9 @@ public final class ExtProcServer implements AutoCloseable {
       Thread.currentThread().interrupt();
     }
     admin.close();
+    if (tls != null) {
+      tls.close();
+    }
     runtime.close();
   }
 
@@ -171,7 +229,9 @@ public final class ExtProcServer implements AutoCloseable {
 
       Options:
         --config FILE      the gateway config (YAML); required to run
-        --bind HOST        address for both ports (default 0.0.0.0)
+        --bind HOST        address for both ports (default 127.0.0.1, or 0.0.0.0 with
+                           security.extProcTls set); another address without TLS needs --insecure-bind
+        --insecure-bind    allow --bind on a non-loopback address without mTLS (logs a warning)
         --grpc-port N      ext_proc gRPC port (default: extProc.grpcPort, else 50051)
         --admin-port N     admin HTTP port: /healthz /readyz /metrics (default: extProc.adminPort, else 9464)
         --check            load and validate the config, print the result, exit
@@ -188,10 +248,11 @@ public final class ExtProcServer implements AutoCloseable {
     Integer adminPort;
     boolean check;
     boolean watch;
+    boolean insecureBind;
     try {
       CommandLine cli = CommandLine.parse(args,
           Set.of("--config", "--bind", "--grpc-port", "--admin-port", "--hash-key"),
-          Set.of("--check", "--no-watch", "--help", "-h"));
+          Set.of("--check", "--no-watch", "--insecure-bind", "--help", "-h"));
       if (cli.has("--help") || cli.has("-h")) {
         out.print(USAGE);
         return 0;
@@ -201,7 +262,8 @@ public final class ExtProcServer implements AutoCloseable {
         return 0;
       }
       config = cli.required("--config", "FILE");
-      bind = cli.get("--bind", "0.0.0.0");
+      bind = cli.get("--bind");
+      insecureBind = cli.has("--insecure-bind");
       grpcPort = cli.port("--grpc-port");
       adminPort = cli.port("--admin-port");
       check = cli.has("--check");
@@ -223,17 +285,21 @@ public final class ExtProcServer implements AutoCloseable {
           + " pools, " + loaded.getModelsCount() + " models, " + loaded.getConsumersCount() + " consumers)");
       return 0;
     }
+    if (bind == null) {
+      bind = loaded.getSecurity().hasExtProcTls() ? "0.0.0.0" : "127.0.0.1";
+    }
     int gp = grpcPort != null ? grpcPort : loaded.getExtProc().getGrpcPort();
     int ap = adminPort != null ? adminPort : loaded.getExtProc().getAdminPort();
     ExtProcServer server;
     try {
-      server = new ExtProcServer(loaded, System::getenv, bind, gp, ap, Path.of(config), watch);
+      server = new ExtProcServer(loaded, System::getenv, bind, gp, ap, Path.of(config), watch, insecureBind);
     } catch (IOException | Credentials.UnresolvableCredentialException e) {
       err.println("cannot start: " + e.getMessage());
       return 1;
     }
-    log.info("ext-proc-server ready: ext_proc gRPC on {}:{}, admin on {}:{} ({} models, {} consumers)",
-        bind, server.grpcPort(), bind, server.adminPort(), loaded.getModelsCount(), loaded.getConsumersCount());
+    log.info("ext-proc-server ready: ext_proc gRPC on {}:{} ({}), admin on {}:{} ({} models, {} consumers)",
+        bind, server.grpcPort(), server.tls != null ? "mTLS" : "plaintext", bind, server.adminPort(),
+        loaded.getModelsCount(), loaded.getConsumersCount());
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       log.info("shutting down: draining in-flight exchanges");
       server.close();

@@ -65,6 +65,7 @@ public final class GatewayRuntime implements AutoCloseable {
     this.authenticator = new Authenticator(config.getConsumersList());
     this.routing = new RoutingTable(config, env);
     this.metrics = metrics;
+    metrics.vocabulary(config);
     Map<String, String> encodings = new HashMap<>();
     config.getModelsList().forEach(m -> encodings.put(m.getName(), m.getEncoding()));
     this.tokens = new TokenCounter(encodings, config.getTokens().getImageTokens());

@@ -90,7 +90,7 @@ class ExtProcServerTest {
           "authorization", "Bearer " + GatewayFixture.FINANCE_KEY));
       // Recorded when the ext_proc stream ends, a moment after the client has its answer.
       String metrics = "";
-      for (int i = 0; i < 100 && !metrics.contains("outcome=\"served\""); i++) {
+      for (int i = 0; i < 100 && !metrics.contains("gen_ai_server_request_duration_seconds"); i++) {
         Thread.sleep(20);
         metrics = http.send(HttpRequest.newBuilder(URI.create(admin + "/metrics")).build(),
             HttpResponse.BodyHandlers.ofString()).body();

@@ -28,7 +28,7 @@ class EnvoyResourcesTest {
 
   @BeforeAll
   static void build() throws Exception {
-    config = ConfigLoader.forControlPlane().load(Path.of("..", "examples", "gateway.yaml"));
+    config = new ConfigLoader(name -> "test-key", true).load(Path.of("..", "examples", "gateway.yaml"));
     resources = EnvoyResources.build(config);
   }
 
@@ -213,7 +213,7 @@ class EnvoyResourcesTest {
 
   @Test
   void failoverExampleHasPtuPayAsYouGoAndSecondRegionAsThreePriorityLevels() throws Exception {
-    GatewayConfig failover = ConfigLoader.forControlPlane().load(Path.of("..", "examples", "failover.yaml"));
+    GatewayConfig failover = new ConfigLoader(name -> "test-key", true).load(Path.of("..", "examples", "failover.yaml"));
     EnvoyResources.Resources r = EnvoyResources.build(failover);
     var levels = r.clusters().get(0).getLoadAssignment().getEndpointsList();
     assertEquals(3, levels.size());

@@ -89,7 +89,7 @@ public final class RouterExchange implements Exchange {
   private ProcessingResponse onRequestHeaders(ProcessingRequest message, HttpHeaders headersMessage) {
     Map<String, String> headers = Messages.headers(headersMessage.getHeaders());
     requestHeaders = headers;
-    clientIp = clientIp(headers, Messages.attribute(message, "source.address"));
+    clientIp = dev.weir.extproc.limits.ClientAddress.fromSourceAddress(Messages.attribute(message, "source.address"));
     jwtClaims = claims(message);
     String method = headers.getOrDefault(":method", "");
     String fullPath = headers.getOrDefault(":path", "/");
@@ -135,7 +135,7 @@ public final class RouterExchange implements Exchange {
     }
     int limit = gateway.maxRequestBytes();
     if (message.getBody().size() > limit) {
-      return reject(ApiError.badRequest("request_too_large", "The request body has "
+      return reject(new ApiError(413, "invalid_request_error", "request_too_large", "The request body has "
           + message.getBody().size() + " bytes; this gateway accepts at most " + limit + "."), Map.of());
     }
     ParsedRequest.Result parsed = ParsedRequest.parse(endpoint, message.getBody().toByteArray());
@@ -395,20 +395,6 @@ public final class RouterExchange implements Exchange {
       }
     }
     return root.toString().getBytes(StandardCharsets.UTF_8);
-  }
-
-  /** The first X-Forwarded-For address (set by the edge Envoy), else Envoy's peer address. */
-  static String clientIp(Map<String, String> headers, String sourceAddress) {
-    String xff = headers.get("x-forwarded-for");
-    if (xff != null && !xff.isBlank()) {
-      return xff.split(",")[0].strip();
-    }
-    if (sourceAddress == null) {
-      return "";
-    }
-    int colon = sourceAddress.lastIndexOf(':');
-    String host = colon > 0 && !sourceAddress.endsWith("]") ? sourceAddress.substring(0, colon) : sourceAddress;
-    return host.startsWith("[") ? host.substring(1, host.length() - 1) : host;
   }
 
   /** Claims of a JWT that Envoy's jwt_authn filter verified and forwarded (payload_in_metadata). */
