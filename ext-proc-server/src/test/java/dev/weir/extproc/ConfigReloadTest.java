@@ -81,6 +81,9 @@ class ConfigReloadTest {
           }
           assertTrue(status2.contains("consumers[1].keys[0]"), status2);
           assertEquals(200, chat(envoy, "sk-b").status(), "the running config stays");
+          assertEquals(401, http.send(HttpRequest.newBuilder(URI.create(admin + "/reload"))
+              .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString()).statusCode(),
+              "reload is an admin action: it needs the admin token");
           HttpResponse<String> reload = http.send(HttpRequest.newBuilder(URI.create(admin + "/reload"))
               .header("authorization", "Bearer admin-secret").POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
           assertEquals(400, reload.statusCode());

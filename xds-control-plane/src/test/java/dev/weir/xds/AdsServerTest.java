@@ -206,4 +206,15 @@ class AdsServerTest {
         + "/resources")).build(), HttpResponse.BodyHandlers.ofString()).body();
     assertTrue(!resources.contains("DRAINING") && !resources.contains("\"loadBalancingWeight\": 7"), resources);
   }
+
+  @Test
+  void backendActionsWithoutTheAdminTokenAreRefusedAndChangeNothing() throws Exception {
+    String before = server.version();
+    HttpResponse<String> drain = http.send(HttpRequest.newBuilder(
+        URI.create("http://127.0.0.1:" + server.adminPort() + "/backends/aoai-eastus/drain"))
+        .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+    assertEquals(401, drain.statusCode());
+    assertEquals(before, server.version(), "nothing was published");
+    assertTrue(server.ads().overrides().drainedBackends().isEmpty());
+  }
 }

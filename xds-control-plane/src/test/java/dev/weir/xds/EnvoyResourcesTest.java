@@ -228,4 +228,14 @@ class EnvoyResourcesTest {
     assertEquals(1, Durations.toSeconds(retry.getRateLimitedRetryBackOff().getMaxInterval()));
     assertEquals(3, r.clusters().get(0).getOutlierDetection().getConsecutiveGatewayFailure().getValue());
   }
+
+  @Test
+  void ldsListenerTrustsTheConfiguredForwardedForHops() throws Exception {
+    GatewayConfig behindLb = config.toBuilder().setSecurity(
+        dev.weir.config.v1.SecuritySettings.newBuilder().setXffTrustedHops(1)).build();
+    var hcm = EnvoyResources.build(behindLb).listeners().get(0).getFilterChains(0).getFilters(0).getTypedConfig()
+        .unpack(io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.class);
+    assertTrue(hcm.getUseRemoteAddress().getValue());
+    assertEquals(1, hcm.getXffNumTrustedHops());
+  }
 }
