@@ -8,6 +8,7 @@ import dev.weir.config.Credentials;
 import dev.weir.config.v1.GatewayConfig;
 import dev.weir.admin.AdminHttp;
 import dev.weir.tls.MutualTls;
+import dev.weir.extproc.routing.RoutingTable;
 import dev.weir.extproc.telemetry.GatewayMetrics;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
@@ -41,6 +42,9 @@ public final class ExtProcServer implements AutoCloseable {
   private final Path configFile;
   private final dev.weir.config.ConfigWatcher watcher;
   private volatile String lastReload = "none yet";
+  /** The config file's text as last loaded (or refused), to tell whether it changed since. */
+  private String loadedText;
+  private long lastCatchUpNanos = System.nanoTime() - 2_000_000_000L;
   private final ExternalProcessorService service;
   private final Server grpc;
   private final AdminHttp admin;
@@ -78,7 +82,9 @@ public final class ExtProcServer implements AutoCloseable {
     this.metrics = new GatewayMetrics();
     this.env = env;
     this.configFile = configFile;
-    this.runtime = new GatewayRuntime(config, env, metrics);
+    this.loadedText = configFile == null ? null : java.nio.file.Files.readString(configFile);
+    this.runtime = new GatewayRuntime(config, env, metrics, GatewayRuntime.Stores.forConfig(config, null), null,
+        this::catchUp);
     this.service = new ExternalProcessorService(() -> runtime);
     try {
       this.tls = withTls ? MutualTls.server(config.getSecurity().getExtProcTls()) : null;
@@ -124,6 +130,11 @@ public final class ExtProcServer implements AutoCloseable {
   public synchronized String reload(String cause) {
     GatewayConfig next;
     try {
+      loadedText = java.nio.file.Files.readString(configFile);
+    } catch (IOException e) {
+      loadedText = null;
+    }
+    try {
       next = new ConfigLoader(env, true).load(configFile);
     } catch (ConfigException e) {
       lastReload = "refused (" + cause + "): " + e.getMessage();
@@ -132,7 +143,8 @@ public final class ExtProcServer implements AutoCloseable {
     }
     GatewayRuntime previous = runtime;
     try {
-      runtime = new GatewayRuntime(next, env, metrics, GatewayRuntime.Stores.forConfig(next, previous.stores()));
+      runtime = new GatewayRuntime(next, env, metrics, GatewayRuntime.Stores.forConfig(next, previous.stores()),
+          previous, this::catchUp);
     } catch (Credentials.UnresolvableCredentialException e) {
       lastReload = "refused (" + cause + "): " + e.getMessage();
       log.warn("config change refused ({}): {}", cause, e.getMessage());
@@ -151,6 +163,33 @@ public final class ExtProcServer implements AutoCloseable {
     log.info("config reloaded ({}): {} models, {} consumers, {} limits", cause, next.getModelsCount(),
         next.getConsumersCount(), next.getLimitsCount());
     return null;
+  }
+
+  /**
+   * Called when an upstream attempt names a backend or pool member this server does not know:
+   * the control plane may have pushed a config this server has not loaded yet (its file watch
+   * fires a moment later). Reloads at once if the file changed, at most once a second, and returns
+   * the routing then in force, so that attempt is translated instead of failing with a 500.
+   */
+  private RoutingTable catchUp() {
+    if (configFile == null) {
+      return null;
+    }
+    synchronized (this) {
+      long now = System.nanoTime();
+      if (now - lastCatchUpNanos > 1_000_000_000L) {
+        lastCatchUpNanos = now;
+        try {
+          String text = java.nio.file.Files.readString(configFile);
+          if (!text.equals(loadedText)) {
+            reload("routing lookup of a backend this config does not name");
+          }
+        } catch (IOException e) {
+          log.warn("cannot re-read {} to catch up: {}", configFile, e.getMessage());
+        }
+      }
+      return runtime.routing();
+    }
   }
 
   /** The admin token of the config in force; null when none is set or it cannot be read. */
