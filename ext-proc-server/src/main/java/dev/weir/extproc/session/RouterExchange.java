@@ -155,7 +155,7 @@ public final class RouterExchange implements Exchange {
     }
     record.pool(pool);
     if (gateway.limiter().limits(caller.name())) {
-      long prompt = gateway.tokens().promptTokens(request);
+      long prompt = gateway.tokens().promptTokens(caller.name(), request);
       record.estimatedPromptTokens(prompt);
       Limiter.Admission admission = gateway.limiter().admit(new Limiter.Facts(caller.name(), clientIp,
           requestHeaders, jwtClaims, request.model(), prompt, completionReservation()));
