@@ -78,7 +78,11 @@ class ConfigSkewTest {
         Thread.sleep(300);
         // 1. The control plane reloads first and pushes: Envoy sends attempts to new-backend, which
         //    ext-proc-server has not loaded yet (its file watch has not fired).
-        Files.writeString(file, v2);
+        // Written whole (as a Kubernetes ConfigMap update is), so no reader sees half a file.
+        Path next = dir.resolve("gateway.yaml.next");
+        Files.writeString(next, v2);
+        Files.move(next, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         envoyUpdated.set(true);
         Thread.sleep(300);
         // 2. Some Envoys are still on the old clusters after ext-proc-server has switched.

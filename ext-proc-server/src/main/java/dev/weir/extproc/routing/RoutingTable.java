@@ -22,7 +22,7 @@ import java.util.function.Supplier;
  * <p>Envoy and this server switch to a new config at slightly different moments (the control
  * plane pushes over ADS, this server reloads the file). An upstream attempt may therefore name a
  * backend of the previous config, or of a newer one this server has not loaded yet. So a lookup
- * that misses tries the previous generation (kept for {@link #PREVIOUS_GENERATION_GRACE}), then
+ * that misses tries the generations it replaced (each kept for {@link #PREVIOUS_GENERATION_GRACE}), then
  * asks this server to catch up with the config file; only a backend neither knows is unknown.
  */
 public final class RoutingTable {
@@ -38,9 +38,18 @@ public final class RoutingTable {
   }
 
   private final Map<String, String> poolByModel = new LinkedHashMap<>();
+  /** A replaced generation and when it stops resolving. */
+  private record Retired(Generation generation, long untilNanos) {
+    boolean valid() {
+      return System.nanoTime() - untilNanos < 0;
+    }
+  }
+
+  /** At most this many replaced generations are kept (a burst of reloads keeps the latest ones). */
+  static final int MAX_RETIRED = 4;
+
   private final Generation current;
-  private final Generation previous;
-  private final long previousUntilNanos;
+  private final java.util.List<Retired> retired;
   private final Supplier<RoutingTable> catchUp;
 
   public RoutingTable(GatewayConfig config, Function<String, String> env)
@@ -49,8 +58,8 @@ public final class RoutingTable {
   }
 
   /**
-   * @param replaced the table this one replaces (its own lookups, not its predecessors', stay
-   *     resolvable for the grace period); null at start
+   * @param replaced the table this one replaces (its lookups, and those of the generations it
+   *     still resolved, stay resolvable for the grace period); null at start
    * @param catchUp reloads the config if it changed and returns the table then in force (or
    *     null); asked when a lookup misses both generations
    */
@@ -74,8 +83,16 @@ public final class RoutingTable {
       members.put(pool.getName(), byBackend);
     }
     this.current = new Generation(backends, members);
-    this.previous = replaced == null ? null : replaced.current;
-    this.previousUntilNanos = System.nanoTime() + PREVIOUS_GENERATION_GRACE.toNanos();
+    java.util.List<Retired> keep = new java.util.ArrayList<>();
+    if (replaced != null) {
+      keep.add(new Retired(replaced.current, System.nanoTime() + PREVIOUS_GENERATION_GRACE.toNanos()));
+      for (Retired r : replaced.retired) {
+        if (r.valid() && keep.size() < MAX_RETIRED) {
+          keep.add(r);
+        }
+      }
+    }
+    this.retired = java.util.List.copyOf(keep);
     this.catchUp = catchUp;
   }
 
@@ -91,8 +108,8 @@ public final class RoutingTable {
 
   public BackendTarget backend(String name) {
     BackendTarget b = current.backends().get(name);
-    if (b == null && previousValid()) {
-      b = previous.backends().get(name);
+    for (int i = 0; b == null && i < retired.size(); i++) {
+      b = retired.get(i).valid() ? retired.get(i).generation().backends().get(name) : null;
     }
     if (b == null) {
       RoutingTable newer = newer();
@@ -104,18 +121,14 @@ public final class RoutingTable {
   /** The membership of a backend in a pool (deployment, model override), or null. */
   public PoolMember member(String pool, String backend) {
     PoolMember m = current.member(pool, backend);
-    if (m == null && previousValid()) {
-      m = previous.member(pool, backend);
+    for (int i = 0; m == null && i < retired.size(); i++) {
+      m = retired.get(i).valid() ? retired.get(i).generation().member(pool, backend) : null;
     }
     if (m == null) {
       RoutingTable newer = newer();
       m = newer == null ? null : newer.current.member(pool, backend);
     }
     return m;
-  }
-
-  private boolean previousValid() {
-    return previous != null && System.nanoTime() - previousUntilNanos < 0;
   }
 
   private RoutingTable newer() {
