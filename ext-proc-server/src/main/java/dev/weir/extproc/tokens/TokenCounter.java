@@ -39,7 +39,7 @@ public final class TokenCounter {
   static final int LOW_DETAIL_IMAGE = 85;
 
   /** Longest chunk handed to the BPE in one piece. */
-  static final int CHUNK_CHARS = 1024;
+  static final int CHUNK_CHARS = 256;
   /** Text up to this many characters is counted exactly (in chunks); longer text is sampled. */
   static final int EXACT_CHARS = 256 * 1024;
   /** Prompts with less text than this are counted on the caller's thread: it is quicker. */
