@@ -261,6 +261,7 @@ public final class ExtProcServer implements AutoCloseable {
   static final String USAGE = """
       Usage: java -jar ext-proc-server.jar --config FILE [options]
              java -jar ext-proc-server.jar --hash-key KEY
+             java -jar ext-proc-server.jar --new-key
              java -jar ext-proc-server.jar --check --config FILE
 
       Weir's Envoy external processing (ext_proc) server: authenticates consumers, validates
@@ -276,6 +277,7 @@ public final class ExtProcServer implements AutoCloseable {
         --check            load and validate the config, print the result, exit
         --no-watch         do not reload when the config file changes (POST /reload still does)
         --hash-key KEY     print the sha256:... form of a consumer API key for the config
+        --new-key          print a new random consumer API key and its sha256:... form
         --help             show this text
       """;
 
@@ -291,9 +293,15 @@ public final class ExtProcServer implements AutoCloseable {
     try {
       CommandLine cli = CommandLine.parse(args,
           Set.of("--config", "--bind", "--grpc-port", "--admin-port", "--hash-key"),
-          Set.of("--check", "--no-watch", "--insecure-bind", "--help", "-h"));
+          Set.of("--check", "--no-watch", "--insecure-bind", "--new-key", "--help", "-h"));
       if (cli.has("--help") || cli.has("-h")) {
         out.print(USAGE);
+        return 0;
+      }
+      if (cli.has("--new-key")) {
+        String key = ApiKeys.newKey();
+        out.println("key:  " + key);
+        out.println("hash: " + ApiKeys.hash(key));
         return 0;
       }
       if (cli.get("--hash-key") != null) {

@@ -52,6 +52,11 @@ class ExtProcServerTest {
   @Test
   void hashKeyPrintsTheConfigForm() {
     assertEquals(ApiKeys.hash("sk-x") + "\n", run(0, "--hash-key", "sk-x"));
+    String[] generated = run(0, "--new-key").split("\n");
+    String key = generated[0].replaceFirst("^key: +", "");
+    assertTrue(key.startsWith("sk-weir-") && key.length() > 40, generated[0]);
+    assertEquals("hash: " + ApiKeys.hash(key), generated[1]);
+    assertTrue(!run(0, "--new-key").contains(key), "a new key every time");
   }
 
   @Test

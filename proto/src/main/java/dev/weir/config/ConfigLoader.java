@@ -238,8 +238,28 @@ public final class ConfigLoader {
         if (name(path, c.getName(), "consumer") && !consumers.add(c.getName())) {
           add(path + ".name", "duplicate consumer name \"" + c.getName() + "\"");
         }
-        if (c.getKeysCount() == 0) {
-          add(path + ".keys", "at least one key hash is required");
+        if (c.getKeysCount() == 0 && c.getExpiringKeysCount() == 0) {
+          add(path + ".keys", "at least one key hash is required (keys or expiringKeys)");
+        }
+        for (int k = 0; k < c.getExpiringKeysCount(); k++) {
+          var key = c.getExpiringKeys(k);
+          String kpath = path + ".expiringKeys[" + k + "]";
+          if (!KEY_HASH.matcher(key.getHash()).matches()) {
+            add(kpath + ".hash", "must be \"sha256:\" and 64 lowercase hex digits (ext-proc-server --hash-key KEY)");
+          } else {
+            String owner = keyOwners.putIfAbsent(key.getHash(), c.getName());
+            if (owner != null) {
+              add(kpath + ".hash", "the same key is already given to consumer \"" + owner + "\"");
+            }
+          }
+          if (!key.getExpires().isEmpty()) {
+            try {
+              java.time.Instant.parse(key.getExpires());
+            } catch (java.time.format.DateTimeParseException e) {
+              add(kpath + ".expires", "must be an RFC 3339 instant such as \"2026-12-31T23:59:59Z\", found \""
+                  + key.getExpires() + "\"");
+            }
+          }
         }
         for (int k = 0; k < c.getKeysCount(); k++) {
           String key = c.getKeys(k);

@@ -212,4 +212,20 @@ class ConfigLoaderTest {
   void refusesEmptyFile() {
     assertTrue(refused("").getMessage().contains("the file is empty"));
   }
+
+  @Test
+  void expiringKeysNeedAHashAndAnInstant() {
+    // The VALID consumer plus one with a bad expiry and a bad hash.
+    ConfigException bad = refused(VALID.replace("consumers:", """
+        consumers:
+          - name: rotating
+            models: [ "*" ]
+            expiringKeys:
+              - { hash: "sha256:nothex", expires: "2026-12-31T23:59:59Z" }
+              - { hash: "%s", expires: "next tuesday" }""".formatted(ApiKeys.hash("sk-r"))));
+    List<String> paths = bad.problems().stream().map(ConfigProblem::path).toList();
+    assertTrue(paths.contains("consumers[0].expiringKeys[0].hash"), paths.toString());
+    assertTrue(paths.contains("consumers[0].expiringKeys[1].expires"), paths.toString());
+    assertTrue(!paths.contains("consumers[0].keys"), "expiring keys are keys: " + paths);
+  }
 }
