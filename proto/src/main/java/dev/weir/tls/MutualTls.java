@@ -31,14 +31,14 @@ import javax.net.ssl.SSLEngine;
  * rotated certificate takes effect without a restart.
  */
 public final class MutualTls implements Closeable {
-  /** How often the certificate files are checked for changes. */
-  static final long RELOAD_SECONDS = 30;
+  /** How often the certificate files are checked for changes: grpc-java's minimum, one minute. */
+  static final long RELOAD_SECONDS = 60;
 
   private final ServerCredentials credentials;
   private final ScheduledExecutorService reloader;
   private final List<Closeable> watches = new ArrayList<>();
 
-  private MutualTls(ServerTls tls) throws IOException, GeneralSecurityException {
+  private MutualTls(ServerTls tls, long reloadSeconds) throws IOException, GeneralSecurityException {
     reloader = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "weir-tls-reload");
       t.setDaemon(true);
@@ -47,7 +47,7 @@ public final class MutualTls implements Closeable {
     try {
       AdvancedTlsX509KeyManager keys = new AdvancedTlsX509KeyManager();
       watches.add(keys.updateIdentityCredentials(new File(tls.getCertFile()), new File(tls.getKeyFile()),
-          RELOAD_SECONDS, TimeUnit.SECONDS, reloader)::close);
+          reloadSeconds, TimeUnit.SECONDS, reloader)::close);
       Set<String> allowed = Set.copyOf(tls.getAllowedClientSansList());
       AdvancedTlsX509TrustManager trust = AdvancedTlsX509TrustManager.newBuilder()
           // The chain is checked against the CA; the client's identity by SAN, below (a client
@@ -55,7 +55,7 @@ public final class MutualTls implements Closeable {
           .setVerification(AdvancedTlsX509TrustManager.Verification.CERTIFICATE_ONLY_VERIFICATION)
           .setSslSocketAndEnginePeerVerifier(new SanAllowList(allowed))
           .build();
-      watches.add(trust.updateTrustCredentials(new File(tls.getClientCaFile()), RELOAD_SECONDS,
+      watches.add(trust.updateTrustCredentials(new File(tls.getClientCaFile()), reloadSeconds,
           TimeUnit.SECONDS, reloader)::close);
       credentials = TlsServerCredentials.newBuilder()
           .keyManager(keys)
@@ -70,7 +70,7 @@ public final class MutualTls implements Closeable {
 
   /** Reads the files now (a missing or unreadable one fails here, at start) and watches them. */
   public static MutualTls server(ServerTls tls) throws IOException, GeneralSecurityException {
-    return new MutualTls(tls);
+    return new MutualTls(tls, RELOAD_SECONDS);
   }
 
   public ServerCredentials credentials() {
