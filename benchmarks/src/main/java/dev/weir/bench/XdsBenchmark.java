@@ -117,8 +117,8 @@ public final class XdsBenchmark {
     Path dir = Files.createTempDirectory("weir-xds-bench");
     Path file = dir.resolve("gateway.yaml");
     Files.writeString(file, config(endpoints, 1));
-    GatewayConfig config = ConfigLoader.forControlPlane().load(file);
-    try (ControlPlaneServer server = new ControlPlaneServer(file, config, "127.0.0.1", 0, 0, true)) {
+    GatewayConfig config = new ConfigLoader(System::getenv, false).load(file);
+    try (ControlPlaneServer server = new ControlPlaneServer(file, config, System::getenv, "127.0.0.1", 0, 0, true, false)) {
       ManagedChannel ch = ManagedChannelBuilder.forAddress("127.0.0.1", server.adsPort()).usePlaintext()
           .maxInboundMessageSize(256 << 20).build();
       LinkedBlockingQueue<DiscoveryResponse> responses = new LinkedBlockingQueue<>();

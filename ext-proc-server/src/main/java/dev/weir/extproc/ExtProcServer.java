@@ -6,7 +6,9 @@ import dev.weir.config.ConfigException;
 import dev.weir.config.ConfigLoader;
 import dev.weir.config.Credentials;
 import dev.weir.config.v1.GatewayConfig;
-import dev.weir.extproc.admin.AdminServer;
+import dev.weir.admin.AdminHttp;
+import dev.weir.tls.MutualTls;
+import dev.weir.extproc.routing.RoutingTable;
 import dev.weir.extproc.telemetry.GatewayMetrics;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
@@ -26,6 +28,13 @@ public final class ExtProcServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ExtProcServer.class);
   /** Headroom over the largest body for the rest of a ProcessingRequest (headers, attributes). */
   private static final int MESSAGE_OVERHEAD_BYTES = 256 * 1024;
+  /**
+   * The largest body Envoy may buffer and send (its listener's per_connection_buffer_limit_bytes,
+   * 5 MiB in envoy/envoy.yaml). The gRPC limit covers it even when maxRequestBytes is smaller, so
+   * a body between the two is answered 413 by the router pass instead of failing the gRPC stream
+   * (which Envoy turns into a 500).
+   */
+  static final int ENVOY_BUFFER_CEILING_BYTES = 32 * 1024 * 1024;
 
   private volatile GatewayRuntime runtime;
   private final GatewayMetrics metrics;
@@ -33,9 +42,13 @@ public final class ExtProcServer implements AutoCloseable {
   private final Path configFile;
   private final dev.weir.config.ConfigWatcher watcher;
   private volatile String lastReload = "none yet";
+  /** The config file's text as last loaded (or refused), to tell whether it changed since. */
+  private String loadedText;
+  private long lastCatchUpNanos = System.nanoTime() - 2_000_000_000L;
   private final ExternalProcessorService service;
   private final Server grpc;
-  private final AdminServer admin;
+  private final AdminHttp admin;
+  private final MutualTls tls;
   private volatile boolean draining;
 
   /**
@@ -43,35 +56,69 @@ public final class ExtProcServer implements AutoCloseable {
    */
   public ExtProcServer(GatewayConfig config, Function<String, String> env, String bindHost,
       int grpcPort, int adminPort) throws IOException, Credentials.UnresolvableCredentialException {
-    this(config, env, bindHost, grpcPort, adminPort, null, false);
+    this(config, env, bindHost, grpcPort, adminPort, null, false, false);
   }
 
   /**
    * @param configFile where {@code config} came from, for reloads (null: no reloading)
    * @param watch reload when the file changes
+   * @param insecureBind serve gRPC without TLS on an address other than loopback (refused
+   *     otherwise: anyone who can open a stream there could ask for backend keys)
    */
   public ExtProcServer(GatewayConfig config, Function<String, String> env, String bindHost,
-      int grpcPort, int adminPort, Path configFile, boolean watch)
+      int grpcPort, int adminPort, Path configFile, boolean watch, boolean insecureBind)
       throws IOException, Credentials.UnresolvableCredentialException {
+    boolean withTls = config.getSecurity().hasExtProcTls();
+    if (!withTls && !MutualTls.isLoopback(bindHost)) {
+      if (!insecureBind) {
+        throw new IOException("refusing to serve ext_proc without TLS on " + bindHost + ": set"
+            + " security.extProcTls (mTLS with Envoy), bind 127.0.0.1, or pass --insecure-bind");
+      }
+      log.warn("ext_proc gRPC on {} WITHOUT TLS (--insecure-bind): anyone who reaches this port can"
+          + " obtain backend keys through the upstream pass; configure security.extProcTls", bindHost);
+    } else if (!withTls) {
+      log.info("no security.extProcTls configured: ext_proc gRPC serves plaintext on loopback ({}) only", bindHost);
+    }
     this.metrics = new GatewayMetrics();
     this.env = env;
     this.configFile = configFile;
-    this.runtime = new GatewayRuntime(config, env, metrics);
+    this.loadedText = configFile == null ? null : java.nio.file.Files.readString(configFile);
+    this.runtime = new GatewayRuntime(config, env, metrics, GatewayRuntime.Stores.forConfig(config, null), null,
+        this::catchUp);
     this.service = new ExternalProcessorService(() -> runtime);
-    this.grpc = NettyServerBuilder.forAddress(new InetSocketAddress(bindHost, grpcPort))
+    try {
+      this.tls = withTls ? MutualTls.server(config.getSecurity().getExtProcTls()) : null;
+    } catch (java.security.GeneralSecurityException e) {
+      throw new IOException("security.extProcTls: " + e.getMessage(), e);
+    }
+    InetSocketAddress grpcAddress = new InetSocketAddress(bindHost, grpcPort);
+    NettyServerBuilder builder = tls == null ? NettyServerBuilder.forAddress(grpcAddress)
+        : NettyServerBuilder.forAddress(grpcAddress, tls.credentials());
+    this.grpc = builder
         .addService(ServerInterceptors.intercept(service, ExternalProcessorService.passInterceptor()))
-        .maxInboundMessageSize(config.getExtProc().getMaxRequestBytes() + MESSAGE_OVERHEAD_BYTES)
+        .maxInboundMessageSize(Math.max(config.getExtProc().getMaxRequestBytes(), ENVOY_BUFFER_CEILING_BYTES)
+            + MESSAGE_OVERHEAD_BYTES)
         .permitKeepAliveTime(10, TimeUnit.SECONDS)
         .permitKeepAliveWithoutCalls(true)
         // Exchanges may wait on Redis; on virtual threads a wait parks no platform thread.
         .executor(java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor())
         .build()
         .start();
-    this.admin = new AdminServer(bindHost, adminPort, () -> !draining && !grpc.isShutdown(),
-        metrics::scrape, configFile == null ? null : () -> {
-          String refused = reload("admin");
-          return refused == null ? "reloaded\n" : "refused; the running config stays\n" + refused + "\n";
-        }, () -> "last reload: " + lastReload + "\n");
+    this.admin = new AdminHttp(bindHost, adminPort, this::adminToken)
+        .probe("/healthz", () -> AdminHttp.Answer.text(200, "ok\n"))
+        .probe("/readyz", () -> !draining && !grpc.isShutdown() ? AdminHttp.Answer.text(200, "ready\n")
+            : AdminHttp.Answer.text(503, "not ready\n"))
+        .probe("/metrics", () -> new AdminHttp.Answer(200, "text/plain; version=0.0.4; charset=utf-8", metrics.scrape()))
+        .page("/status", () -> AdminHttp.Answer.text(200, "last reload: " + lastReload + "\n"))
+        .action("/reload", request -> {
+          if (configFile == null) {
+            return AdminHttp.Answer.text(404, "this server was started without a config file\n");
+          }
+          String refused = reload("admin " + request.caller());
+          return refused == null ? AdminHttp.Answer.text(200, "reloaded\n")
+              : AdminHttp.Answer.text(400, "refused; the running config stays\n" + refused + "\n");
+        })
+        .start();
     this.watcher = configFile != null && watch ? new dev.weir.config.ConfigWatcher(configFile, () -> reload("file change")) : null;
   }
 
@@ -83,6 +130,11 @@ public final class ExtProcServer implements AutoCloseable {
   public synchronized String reload(String cause) {
     GatewayConfig next;
     try {
+      loadedText = java.nio.file.Files.readString(configFile);
+    } catch (IOException e) {
+      loadedText = null;
+    }
+    try {
       next = new ConfigLoader(env, true).load(configFile);
     } catch (ConfigException e) {
       lastReload = "refused (" + cause + "): " + e.getMessage();
@@ -91,7 +143,8 @@ public final class ExtProcServer implements AutoCloseable {
     }
     GatewayRuntime previous = runtime;
     try {
-      runtime = new GatewayRuntime(next, env, metrics, GatewayRuntime.Stores.forConfig(next, previous.stores()));
+      runtime = new GatewayRuntime(next, env, metrics, GatewayRuntime.Stores.forConfig(next, previous.stores()),
+          previous, this::catchUp);
     } catch (Credentials.UnresolvableCredentialException e) {
       lastReload = "refused (" + cause + "): " + e.getMessage();
       log.warn("config change refused ({}): {}", cause, e.getMessage());
@@ -110,6 +163,47 @@ public final class ExtProcServer implements AutoCloseable {
     log.info("config reloaded ({}): {} models, {} consumers, {} limits", cause, next.getModelsCount(),
         next.getConsumersCount(), next.getLimitsCount());
     return null;
+  }
+
+  /**
+   * Called when an upstream attempt names a backend or pool member this server does not know:
+   * the control plane may have pushed a config this server has not loaded yet (its file watch
+   * fires a moment later). Reloads at once if the file changed (looking at most ten times a second), and returns
+   * the routing then in force, so that attempt is translated instead of failing with a 500.
+   */
+  private RoutingTable catchUp() {
+    if (configFile == null) {
+      return null;
+    }
+    synchronized (this) {
+      long now = System.nanoTime();
+      if (now - lastCatchUpNanos > 100_000_000L) {
+        lastCatchUpNanos = now;
+        try {
+          String text = java.nio.file.Files.readString(configFile);
+          if (!text.equals(loadedText)) {
+            reload("routing lookup of a backend this config does not name");
+          }
+        } catch (IOException e) {
+          log.warn("cannot re-read {} to catch up: {}", configFile, e.getMessage());
+        }
+      }
+      return runtime.routing();
+    }
+  }
+
+  /** The admin token of the config in force; null when none is set or it cannot be read. */
+  private String adminToken() {
+    var security = runtime.config().getSecurity();
+    if (!security.hasAdminToken()) {
+      return null;
+    }
+    try {
+      return Credentials.resolve(security.getAdminToken(), env);
+    } catch (Credentials.UnresolvableCredentialException e) {
+      log.warn("security.adminToken cannot be read ({}); admin actions are refused", e.getMessage());
+      return null;
+    }
   }
 
   private static final java.util.concurrent.ScheduledExecutorService RETIRE =
@@ -154,6 +248,9 @@ public final class ExtProcServer implements AutoCloseable {
       Thread.currentThread().interrupt();
     }
     admin.close();
+    if (tls != null) {
+      tls.close();
+    }
     runtime.close();
   }
 
@@ -164,6 +261,7 @@ public final class ExtProcServer implements AutoCloseable {
   static final String USAGE = """
       Usage: java -jar ext-proc-server.jar --config FILE [options]
              java -jar ext-proc-server.jar --hash-key KEY
+             java -jar ext-proc-server.jar --new-key
              java -jar ext-proc-server.jar --check --config FILE
              java -jar ext-proc-server.jar --explain --config FILE --consumer NAME --model NAME
 
@@ -172,7 +270,9 @@ public final class ExtProcServer implements AutoCloseable {
 
       Options:
         --config FILE      the gateway config (YAML); required to run
-        --bind HOST        address for both ports (default 0.0.0.0)
+        --bind HOST        address for both ports (default 127.0.0.1, or 0.0.0.0 with
+                           security.extProcTls set); another address without TLS needs --insecure-bind
+        --insecure-bind    allow --bind on a non-loopback address without mTLS (logs a warning)
         --grpc-port N      ext_proc gRPC port (default: extProc.grpcPort, else 50051)
         --admin-port N     admin HTTP port: /healthz /readyz /metrics (default: extProc.adminPort, else 9464)
         --check            load and validate the config, print the result, exit
@@ -180,6 +280,7 @@ public final class ExtProcServer implements AutoCloseable {
                            --consumer NAME calling --model NAME, and exit
         --no-watch         do not reload when the config file changes (POST /reload still does)
         --hash-key KEY     print the sha256:... form of a consumer API key for the config
+        --new-key          print a new random consumer API key and its sha256:... form
         --help             show this text
       """;
 
@@ -192,12 +293,19 @@ public final class ExtProcServer implements AutoCloseable {
     boolean check;
     String[] explain;
     boolean watch;
+    boolean insecureBind;
     try {
       CommandLine cli = CommandLine.parse(args,
           Set.of("--config", "--bind", "--grpc-port", "--admin-port", "--hash-key", "--consumer", "--model"),
-          Set.of("--check", "--explain", "--no-watch", "--help", "-h"));
+          Set.of("--check", "--explain", "--no-watch", "--insecure-bind", "--new-key", "--help", "-h"));
       if (cli.has("--help") || cli.has("-h")) {
         out.print(USAGE);
+        return 0;
+      }
+      if (cli.has("--new-key")) {
+        String key = ApiKeys.newKey();
+        out.println("key:  " + key);
+        out.println("hash: " + ApiKeys.hash(key));
         return 0;
       }
       if (cli.get("--hash-key") != null) {
@@ -205,7 +313,8 @@ public final class ExtProcServer implements AutoCloseable {
         return 0;
       }
       config = cli.required("--config", "FILE");
-      bind = cli.get("--bind", "0.0.0.0");
+      bind = cli.get("--bind");
+      insecureBind = cli.has("--insecure-bind");
       grpcPort = cli.port("--grpc-port");
       adminPort = cli.port("--admin-port");
       check = cli.has("--check");
@@ -238,17 +347,21 @@ public final class ExtProcServer implements AutoCloseable {
           + " pools, " + loaded.getModelsCount() + " models, " + loaded.getConsumersCount() + " consumers)");
       return 0;
     }
+    if (bind == null) {
+      bind = loaded.getSecurity().hasExtProcTls() ? "0.0.0.0" : "127.0.0.1";
+    }
     int gp = grpcPort != null ? grpcPort : loaded.getExtProc().getGrpcPort();
     int ap = adminPort != null ? adminPort : loaded.getExtProc().getAdminPort();
     ExtProcServer server;
     try {
-      server = new ExtProcServer(loaded, System::getenv, bind, gp, ap, Path.of(config), watch);
+      server = new ExtProcServer(loaded, System::getenv, bind, gp, ap, Path.of(config), watch, insecureBind);
     } catch (IOException | Credentials.UnresolvableCredentialException e) {
       err.println("cannot start: " + e.getMessage());
       return 1;
     }
-    log.info("ext-proc-server ready: ext_proc gRPC on {}:{}, admin on {}:{} ({} models, {} consumers)",
-        bind, server.grpcPort(), bind, server.adminPort(), loaded.getModelsCount(), loaded.getConsumersCount());
+    log.info("ext-proc-server ready: ext_proc gRPC on {}:{} ({}), admin on {}:{} ({} models, {} consumers)",
+        bind, server.grpcPort(), server.tls != null ? "mTLS" : "plaintext", bind, server.adminPort(),
+        loaded.getModelsCount(), loaded.getConsumersCount());
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       log.info("shutting down: draining in-flight exchanges");
       server.close();

@@ -62,10 +62,22 @@ public final class GatewayRuntime implements AutoCloseable {
 
   public GatewayRuntime(GatewayConfig config, Function<String, String> env, GatewayMetrics metrics, Stores stores)
       throws Credentials.UnresolvableCredentialException {
+    this(config, env, metrics, stores, null, () -> null);
+  }
+
+  /**
+   * @param replaced the runtime this one takes over from, whose routing stays resolvable for a
+   *     while (see {@link RoutingTable}); null at start
+   * @param catchUp reloads a changed config file and returns the routing then in force
+   */
+  public GatewayRuntime(GatewayConfig config, Function<String, String> env, GatewayMetrics metrics, Stores stores,
+      GatewayRuntime replaced, java.util.function.Supplier<RoutingTable> catchUp)
+      throws Credentials.UnresolvableCredentialException {
     this.config = config;
     this.authenticator = new Authenticator(config.getConsumersList());
-    this.routing = new RoutingTable(config, env);
+    this.routing = new RoutingTable(config, env, replaced == null ? null : replaced.routing, catchUp);
     this.metrics = metrics;
+    metrics.vocabulary(config);
     Map<String, String> encodings = new HashMap<>();
     config.getModelsList().forEach(m -> encodings.put(m.getName(), m.getEncoding()));
     this.tokens = new TokenCounter(encodings, config.getTokens().getImageTokens());

@@ -103,12 +103,21 @@ class BadInputTest {
   }
 
   @Test
-  void bodyOverTheConfiguredLimitIs400() throws Exception {
+  void bodyOverTheConfiguredLimitIs413() throws Exception {
     String big = "x".repeat(LIMIT);
     ExchangeResponse r = post("/v1/chat/completions",
         "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"" + big + "\"}]}");
-    assertRejected(r, 400, "request_too_large");
+    assertRejected(r, 413, "request_too_large");
     assertTrue(error(r).path("message").asText().contains("at most " + LIMIT), r.bodyText());
+  }
+
+  @Test
+  void bodyBetweenTheGrpcMessageSizeAndEnvoysBufferIs413NotA500() throws Exception {
+    // Larger than maxRequestBytes plus the old gRPC headroom, smaller than Envoy's buffer (1 MiB).
+    String big = "x".repeat(LIMIT + 512 * 1024);
+    ExchangeResponse r = post("/v1/chat/completions",
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"" + big + "\"}]}");
+    assertRejected(r, 413, "request_too_large");
   }
 
   @Test

@@ -31,6 +31,7 @@ class ConfigReloadTest {
         pools: [ { name: p, members: [ { backend: local } ] } ]
         models: [ { name: m, pool: p } ]
         limits: [ { name: tpm, tokensPerMinute: 10000 } ]
+        security: { adminToken: { env: WEIR_ADMIN_TOKEN } }
         consumers:
           - { name: a, keys: [ "%s" ], models: [ "*" ], limits: [ tpm ] }
         %s
@@ -46,8 +47,9 @@ class ConfigReloadTest {
     try (ScriptedUpstream up = new ScriptedUpstream("up")) {
       Path file = dir.resolve("gateway.yaml");
       Files.writeString(file, config(up, ""));
-      GatewayConfig config = new ConfigLoader(Map.<String, String>of()::get, true).load(file);
-      try (ExtProcServer server = new ExtProcServer(config, Map.<String, String>of()::get, "127.0.0.1", 0, 0, file, true)) {
+      Map<String, String> env = Map.of("WEIR_ADMIN_TOKEN", "admin-secret");
+      GatewayConfig config = new ConfigLoader(env::get, true).load(file);
+      try (ExtProcServer server = new ExtProcServer(config, env::get, "127.0.0.1", 0, 0, file, true, false)) {
         try (TestEnvoy envoy = Gateway.envoy(config, server.grpcPort())) {
           ExchangeResponse first = chat(envoy, "sk-a");
           assertEquals(200, first.status());
@@ -76,8 +78,11 @@ class ConfigReloadTest {
           }
           assertTrue(status2.contains("consumers[1].keys[0]"), status2);
           assertEquals(200, chat(envoy, "sk-b").status(), "the running config stays");
+          assertEquals(401, http.send(HttpRequest.newBuilder(URI.create(admin + "/reload"))
+              .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString()).statusCode(),
+              "reload is an admin action: it needs the admin token");
           HttpResponse<String> reload = http.send(HttpRequest.newBuilder(URI.create(admin + "/reload"))
-              .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+              .header("authorization", "Bearer admin-secret").POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
           assertEquals(400, reload.statusCode());
           assertTrue(reload.body().contains("the running config stays"), reload.body());
         }

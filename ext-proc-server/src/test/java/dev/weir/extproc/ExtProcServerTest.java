@@ -52,6 +52,11 @@ class ExtProcServerTest {
   @Test
   void hashKeyPrintsTheConfigForm() {
     assertEquals(ApiKeys.hash("sk-x") + "\n", run(0, "--hash-key", "sk-x"));
+    String[] generated = run(0, "--new-key").split("\n");
+    String key = generated[0].replaceFirst("^key: +", "");
+    assertTrue(key.startsWith("sk-weir-") && key.length() > 40, generated[0]);
+    assertEquals("hash: " + ApiKeys.hash(key), generated[1]);
+    assertTrue(!run(0, "--new-key").contains(key), "a new key every time");
   }
 
   @Test
@@ -90,7 +95,7 @@ class ExtProcServerTest {
           "authorization", "Bearer " + GatewayFixture.FINANCE_KEY));
       // Recorded when the ext_proc stream ends, a moment after the client has its answer.
       String metrics = "";
-      for (int i = 0; i < 100 && !metrics.contains("outcome=\"served\""); i++) {
+      for (int i = 0; i < 100 && !metrics.contains("gen_ai_server_request_duration_seconds"); i++) {
         Thread.sleep(20);
         metrics = http.send(HttpRequest.newBuilder(URI.create(admin + "/metrics")).build(),
             HttpResponse.BodyHandlers.ofString()).body();

@@ -9,6 +9,13 @@ import java.util.HexFormat;
 public final class ApiKeys {
   private ApiKeys() {}
 
+  /** A new random consumer key: 256 bits from the system's secure random source. */
+  public static String newKey() {
+    byte[] bytes = new byte[32];
+    new java.security.SecureRandom().nextBytes(bytes);
+    return "sk-weir-" + java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);
+  }
+
   public static String hash(String key) {
     try {
       MessageDigest digest = MessageDigest.getInstance("SHA-256");

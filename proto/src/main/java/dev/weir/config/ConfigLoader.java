@@ -49,8 +49,9 @@ public final class ConfigLoader {
 
   /**
    * @param env looks up environment variables (System::getenv in production)
-   * @param checkCredentials whether every credential must be resolvable now; the control plane
-   *     never handles keys, so it loads without them
+   * @param checkCredentials whether every credential must be resolvable now. Both services check
+   *     (a config the ext-proc-server would refuse must not reach Envoy from the control plane);
+   *     only offline tools such as benchmarks turn it off
    */
   public ConfigLoader(Function<String, String> env, boolean checkCredentials) {
     this.env = env;
@@ -61,8 +62,12 @@ public final class ConfigLoader {
     return new ConfigLoader(System::getenv, true);
   }
 
+  /**
+   * The same checks as {@link #forExtProc()}, credential presence included: the control plane
+   * reads a credential only to see that it is there, never keeps or sends it.
+   */
   public static ConfigLoader forControlPlane() {
-    return new ConfigLoader(System::getenv, false);
+    return forExtProc();
   }
 
   public GatewayConfig load(Path file) throws ConfigException {
@@ -121,6 +126,22 @@ public final class ConfigLoader {
         }
       }
     }
+    if (out.hasSecurity() && baseDir != null) {
+      var sec = out.getSecurityBuilder();
+      if (sec.hasAdminToken() && !sec.getAdminToken().getFile().isEmpty()) {
+        sec.getAdminTokenBuilder().setFile(baseDir.resolve(sec.getAdminToken().getFile()).normalize().toString());
+      }
+      for (var tls : List.of(sec.getExtProcTlsBuilder(), sec.getControlPlaneTlsBuilder())) {
+        if (!tls.getCertFile().isEmpty()) tls.setCertFile(baseDir.resolve(tls.getCertFile()).normalize().toString());
+        if (!tls.getKeyFile().isEmpty()) tls.setKeyFile(baseDir.resolve(tls.getKeyFile()).normalize().toString());
+        if (!tls.getClientCaFile().isEmpty()) {
+          tls.setClientCaFile(baseDir.resolve(tls.getClientCaFile()).normalize().toString());
+        }
+      }
+      // getXxxBuilder() marks the field present; keep an unset TLS section unset.
+      if (in.hasSecurity() && !in.getSecurity().hasExtProcTls()) sec.clearExtProcTls();
+      if (in.hasSecurity() && !in.getSecurity().hasControlPlaneTls()) sec.clearControlPlaneTls();
+    }
     return out.build();
   }
 
@@ -176,8 +197,28 @@ public final class ConfigLoader {
         if (name(path, c.getName(), "consumer") && !consumers.add(c.getName())) {
           add(path + ".name", "duplicate consumer name \"" + c.getName() + "\"");
         }
-        if (c.getKeysCount() == 0) {
-          add(path + ".keys", "at least one key hash is required");
+        if (c.getKeysCount() == 0 && c.getExpiringKeysCount() == 0) {
+          add(path + ".keys", "at least one key hash is required (keys or expiringKeys)");
+        }
+        for (int k = 0; k < c.getExpiringKeysCount(); k++) {
+          var key = c.getExpiringKeys(k);
+          String kpath = path + ".expiringKeys[" + k + "]";
+          if (!KEY_HASH.matcher(key.getHash()).matches()) {
+            add(kpath + ".hash", "must be \"sha256:\" and 64 lowercase hex digits (ext-proc-server --hash-key KEY)");
+          } else {
+            String owner = keyOwners.putIfAbsent(key.getHash(), c.getName());
+            if (owner != null) {
+              add(kpath + ".hash", "the same key is already given to consumer \"" + owner + "\"");
+            }
+          }
+          if (!key.getExpires().isEmpty()) {
+            try {
+              java.time.Instant.parse(key.getExpires());
+            } catch (java.time.format.DateTimeParseException e) {
+              add(kpath + ".expires", "must be an RFC 3339 instant such as \"2026-12-31T23:59:59Z\", found \""
+                  + key.getExpires() + "\"");
+            }
+          }
         }
         for (int k = 0; k < c.getKeysCount(); k++) {
           String key = c.getKeys(k);
@@ -206,6 +247,44 @@ public final class ConfigLoader {
       checkPort("extProc.adminPort", config.getExtProc().getAdminPort());
       checkPort("controlPlane.adsPort", config.getControlPlane().getAdsPort());
       checkPort("controlPlane.adminPort", config.getControlPlane().getAdminPort());
+      checkSecurity(config.getSecurity());
+    }
+
+    private void checkSecurity(dev.weir.config.v1.SecuritySettings security) {
+      if (security.getXffTrustedHops() > 16) {
+        add("security.xffTrustedHops", "at most 16 proxies may be trusted, found " + security.getXffTrustedHops());
+      }
+      if (security.hasAdminToken()) {
+        if (security.getAdminToken().getSourceCase() == dev.weir.config.v1.Credential.SourceCase.SOURCE_NOT_SET) {
+          add("security.adminToken", "set { env: VAR } or { file: path }");
+        } else if (checkCredentials) {
+          try {
+            Credentials.resolve(security.getAdminToken(), env);
+          } catch (Credentials.UnresolvableCredentialException e) {
+            add("security.adminToken", e.getMessage());
+          }
+        }
+      }
+      if (security.hasExtProcTls()) {
+        checkTls("security.extProcTls", security.getExtProcTls());
+      }
+      if (security.hasControlPlaneTls()) {
+        checkTls("security.controlPlaneTls", security.getControlPlaneTls());
+      }
+    }
+
+    private void checkTls(String path, dev.weir.config.v1.ServerTls tls) {
+      for (var f : Map.of("certFile", tls.getCertFile(), "keyFile", tls.getKeyFile(),
+          "clientCaFile", tls.getClientCaFile()).entrySet()) {
+        // Only the service that serves TLS reads these files (at start and when they change).
+        if (f.getValue().isEmpty()) {
+          add(path + "." + f.getKey(), "is required (a PEM file)");
+        }
+      }
+      if (tls.getAllowedClientSansCount() == 0) {
+        add(path + ".allowedClientSans", "list the SANs of the client certificates to accept"
+            + " (Envoy's certificate), e.g. [ \"spiffe://weir/envoy\" ]");
+      }
     }
 
     private void checkLimits(GatewayConfig config, Set<String> consumerNames) {

@@ -9,6 +9,7 @@ import dev.weir.config.v1.Provider;
 import dev.weir.config.v1.Strategy;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -124,9 +125,27 @@ class ConfigLoaderTest {
   }
 
   @Test
-  void controlPlaneLoadsWithoutCredentials() throws Exception {
+  void offlineToolsMayLoadWithoutCredentials() throws Exception {
     GatewayConfig config = new ConfigLoader(Map.<String, String>of()::get, false).parse(VALID, "t", null);
     assertEquals(2, config.getBackendsCount());
+  }
+
+  @Test
+  void controlPlaneRefusesAConfigExtProcWouldRefuseForAMissingCredential(@TempDir Path dir) throws Exception {
+    Path file = dir.resolve("gateway.yaml");
+    Files.writeString(file, VALID.replace("AOAI_EASTUS_KEY", "WEIR_TEST_NEVER_SET_4711")
+        .replace("OPENAI_API_KEY", "WEIR_TEST_NEVER_SET_4712"));
+    ConfigException extProc = assertThrows(ConfigException.class, () -> ConfigLoader.forExtProc().load(file));
+    ConfigException controlPlane = assertThrows(ConfigException.class, () -> ConfigLoader.forControlPlane().load(file));
+    assertEquals(extProc.getMessage(), controlPlane.getMessage());
+  }
+
+  @Test
+  void tlsSectionsNeedTheirFilesAndAnAllowList() {
+    ConfigException e = refused(VALID + "\nsecurity: { extProcTls: { certFile: a.pem }, xffTrustedHops: 40 }\n");
+    List<String> paths = e.problems().stream().map(ConfigProblem::path).toList();
+    assertTrue(paths.containsAll(List.of("security.extProcTls.keyFile", "security.extProcTls.clientCaFile",
+        "security.extProcTls.allowedClientSans", "security.xffTrustedHops")), paths.toString());
   }
 
   @Test
@@ -239,5 +258,21 @@ class ConfigLoaderTest {
   @Test
   void refusesEmptyFile() {
     assertTrue(refused("").getMessage().contains("the file is empty"));
+  }
+
+  @Test
+  void expiringKeysNeedAHashAndAnInstant() {
+    // The VALID consumer plus one with a bad expiry and a bad hash.
+    ConfigException bad = refused(VALID.replace("consumers:", """
+        consumers:
+          - name: rotating
+            models: [ "*" ]
+            expiringKeys:
+              - { hash: "sha256:nothex", expires: "2026-12-31T23:59:59Z" }
+              - { hash: "%s", expires: "next tuesday" }""".formatted(ApiKeys.hash("sk-r"))));
+    List<String> paths = bad.problems().stream().map(ConfigProblem::path).toList();
+    assertTrue(paths.contains("consumers[0].expiringKeys[0].hash"), paths.toString());
+    assertTrue(paths.contains("consumers[0].expiringKeys[1].expires"), paths.toString());
+    assertTrue(!paths.contains("consumers[0].keys"), "expiring keys are keys: " + paths);
   }
 }

@@ -51,6 +51,7 @@ public final class EnvoyYaml {
       .add(PreviousPrioritiesConfig.getDescriptor())
       .add(FileAccessLog.getDescriptor())
       .add(StdoutAccessLog.getDescriptor())
+      .add(io.envoyproxy.envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter.getDescriptor())
       .build();
 
   private static final ObjectMapper JSON = new ObjectMapper();

@@ -54,8 +54,9 @@ public final class TestEnvoy implements AutoCloseable {
     this.routerFilter = b.routerFilter;
     this.routes = new RouteTable(b.routes);
     this.bufferLimitBytes = b.bufferLimitBytes;
-    this.channel = ManagedChannelBuilder.forAddress(b.extProcHost, b.extProcPort).usePlaintext()
-        .maxInboundMessageSize(Integer.MAX_VALUE).build();
+    this.channel = b.extProcChannel != null ? b.extProcChannel
+        : ManagedChannelBuilder.forAddress(b.extProcHost, b.extProcPort).usePlaintext()
+            .maxInboundMessageSize(Integer.MAX_VALUE).build();
     for (Cluster c : b.clusters.values()) {
       ClusterLoadAssignment cla = c.hasLoadAssignment() ? c.getLoadAssignment() : b.endpoints.get(
           c.getEdsClusterConfig().getServiceName().isEmpty() ? c.getName() : c.getEdsClusterConfig().getServiceName());
@@ -72,6 +73,7 @@ public final class TestEnvoy implements AutoCloseable {
   public static final class Builder {
     private String extProcHost = "127.0.0.1";
     private int extProcPort;
+    private ManagedChannel extProcChannel;
     private ExternalProcessor routerFilter;
     private RouteConfiguration routes = RouteConfiguration.getDefaultInstance();
     private final Map<String, Cluster> clusters = new HashMap<>();
@@ -82,6 +84,16 @@ public final class TestEnvoy implements AutoCloseable {
     public Builder extProc(String host, int port) {
       this.extProcHost = host;
       this.extProcPort = port;
+      return this;
+    }
+
+    /**
+     * The channel both ext_proc filters use instead of a plaintext one to {@link #extProc}: for
+     * example a TLS channel with a client certificate, as Envoy's weir_ext_proc cluster with an
+     * UpstreamTlsContext. The emulator closes it.
+     */
+    public Builder extProcChannel(ManagedChannel channel) {
+      this.extProcChannel = channel;
       return this;
     }
 

@@ -112,7 +112,8 @@ public final class EnvoyResources {
       }
     }
     return new Resources(clusters, endpoints, List.of(routes(config)),
-        List.of(Listeners.listener(config.getControlPlane().getListenerPort())));
+        List.of(Listeners.listener(config.getControlPlane().getListenerPort(),
+            config.getSecurity().getXffTrustedHops())));
   }
 
   /** The ext_proc filter every pool cluster runs upstream, after Envoy chose the host. */

@@ -41,6 +41,9 @@ class AdsServerTest {
   static final String LDS = "type.googleapis.com/envoy.config.listener.v3.Listener";
   static final String RDS = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
 
+  static final java.util.Map<String, String> ENV = java.util.Map.of("AOAI_EASTUS_KEY", "k", "OPENAI_API_KEY", "k",
+      "WEIR_ADMIN_TOKEN", "admin-secret");
+
   @TempDir Path dir;
   Path file;
   ControlPlaneServer server;
@@ -50,8 +53,10 @@ class AdsServerTest {
   @BeforeEach
   void start() throws Exception {
     file = dir.resolve("gateway.yaml");
-    Files.copy(Path.of("..", "examples", "gateway.yaml"), file);
-    server = new ControlPlaneServer(file, ConfigLoader.forControlPlane().load(file), "127.0.0.1", 0, 0, true);
+    Files.writeString(file, Files.readString(Path.of("..", "examples", "gateway.yaml"))
+        + "\nsecurity: { adminToken: { env: WEIR_ADMIN_TOKEN } }\n");
+    server = new ControlPlaneServer(file, new ConfigLoader(ENV::get, true).load(file), ENV::get, "127.0.0.1", 0, 0,
+        true, false);
     channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.adsPort()).usePlaintext().build();
   }
 
@@ -105,7 +110,7 @@ class AdsServerTest {
 
   private HttpResponse<String> post(String path) throws Exception {
     return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.adminPort() + path))
-        .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+        .header("authorization", "Bearer admin-secret").POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
   }
 
   @Test
@@ -200,5 +205,16 @@ class AdsServerTest {
     resources = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.adminPort()
         + "/resources")).build(), HttpResponse.BodyHandlers.ofString()).body();
     assertTrue(!resources.contains("DRAINING") && !resources.contains("\"loadBalancingWeight\": 7"), resources);
+  }
+
+  @Test
+  void backendActionsWithoutTheAdminTokenAreRefusedAndChangeNothing() throws Exception {
+    String before = server.version();
+    HttpResponse<String> drain = http.send(HttpRequest.newBuilder(
+        URI.create("http://127.0.0.1:" + server.adminPort() + "/backends/aoai-eastus/drain"))
+        .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+    assertEquals(401, drain.statusCode());
+    assertEquals(before, server.version(), "nothing was published");
+    assertTrue(server.ads().overrides().drainedBackends().isEmpty());
   }
 }

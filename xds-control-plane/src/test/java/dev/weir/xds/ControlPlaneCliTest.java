@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 class ControlPlaneCliTest {
   private static String run(int expected, String... args) {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
-    int code = ControlPlaneServer.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+    int code = Main.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
         new PrintStream(out, true, StandardCharsets.UTF_8));
     String text = out.toString(StandardCharsets.UTF_8);
     assertEquals(expected, code, text);

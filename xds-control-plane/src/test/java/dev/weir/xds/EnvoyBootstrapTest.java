@@ -87,4 +87,37 @@ class EnvoyBootstrapTest {
     assertEquals(List.of(Wire.EXT_PROC_CLUSTER, "weir_xds"),
         b.getStaticResources().getClustersList().stream().map(Cluster::getName).toList());
   }
+
+  private static HttpConnectionManager hcm() throws Exception {
+    return EnvoyYaml.bootstrap(ENVOY_DIR.resolve("envoy.yaml")).getStaticResources().getListeners(0)
+        .getFilterChains(0).getFilters(0).getTypedConfig().unpack(HttpConnectionManager.class);
+  }
+
+  @Test
+  void clientAddressIsThePeerOrATrustedHopNeverTheClientsForwardedFor() throws Exception {
+    HttpConnectionManager hcm = hcm();
+    assertTrue(hcm.getUseRemoteAddress().getValue(), "source.address must be the connection's peer");
+    assertEquals(0, hcm.getXffNumTrustedHops());
+  }
+
+  @Test
+  void gatewayMadeErrorsAreAnsweredInOpenAiErrorJson() throws Exception {
+    var mappers = hcm().getLocalReplyConfig().getMappersList();
+    java.util.Map<Integer, String> codeByStatus = new java.util.HashMap<>();
+    for (var m : mappers) {
+      var filters = m.getFilter().getAndFilter().getFiltersList();
+      int status = filters.get(0).getStatusCodeFilter().getComparison().getValue().getDefaultValue();
+      assertTrue(filters.get(1).hasResponseFlagFilter() || filters.get(1).hasExtensionFilter(),
+          status + " matches only replies Envoy made itself, not the ext_proc server's own answers");
+      var error = m.getBodyFormatOverride().getJsonFormat().getFieldsOrThrow("error").getStructValue();
+      for (String field : List.of("message", "type", "param", "code")) {
+        assertTrue(error.containsFields(field), status + " error JSON has " + field);
+      }
+      codeByStatus.put(status, error.getFieldsOrThrow("code").getStringValue());
+    }
+    assertEquals(java.util.Map.of(413, "request_too_large", 503, "no_healthy_upstream", 504, "upstream_timeout",
+        500, "gateway_unavailable"), codeByStatus);
+    assertFalse(hcm().getLocalReplyConfig().hasBodyFormat(),
+        "no catch-all format: it would rewrap the ext_proc server's own JSON answers");
+  }
 }

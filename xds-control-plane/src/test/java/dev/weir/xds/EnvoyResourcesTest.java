@@ -28,7 +28,7 @@ class EnvoyResourcesTest {
 
   @BeforeAll
   static void build() throws Exception {
-    config = ConfigLoader.forControlPlane().load(Path.of("..", "examples", "gateway.yaml"));
+    config = new ConfigLoader(name -> "test-key", true).load(Path.of("..", "examples", "gateway.yaml"));
     resources = EnvoyResources.build(config);
   }
 
@@ -214,7 +214,7 @@ class EnvoyResourcesTest {
 
   @Test
   void failoverExampleHasPtuPayAsYouGoAndSecondRegionAsThreePriorityLevels() throws Exception {
-    GatewayConfig failover = ConfigLoader.forControlPlane().load(Path.of("..", "examples", "failover.yaml"));
+    GatewayConfig failover = new ConfigLoader(name -> "test-key", true).load(Path.of("..", "examples", "failover.yaml"));
     EnvoyResources.Resources r = EnvoyResources.build(failover);
     var levels = r.clusters().get(0).getLoadAssignment().getEndpointsList();
     assertEquals(3, levels.size());
@@ -228,5 +228,15 @@ class EnvoyResourcesTest {
     assertTrue(retry.getRetriableStatusCodesList().containsAll(List.of(429, 503)));
     assertEquals(1, Durations.toSeconds(retry.getRateLimitedRetryBackOff().getMaxInterval()));
     assertEquals(3, r.clusters().get(0).getOutlierDetection().getConsecutiveGatewayFailure().getValue());
+  }
+
+  @Test
+  void ldsListenerTrustsTheConfiguredForwardedForHops() throws Exception {
+    GatewayConfig behindLb = config.toBuilder().setSecurity(
+        dev.weir.config.v1.SecuritySettings.newBuilder().setXffTrustedHops(1)).build();
+    var hcm = EnvoyResources.build(behindLb).listeners().get(0).getFilterChains(0).getFilters(0).getTypedConfig()
+        .unpack(io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.class);
+    assertTrue(hcm.getUseRemoteAddress().getValue());
+    assertEquals(1, hcm.getXffNumTrustedHops());
   }
 }

@@ -16,13 +16,27 @@ import java.util.Set;
  */
 public final class Authenticator {
   private final Map<String, Caller> byKeyHash = new HashMap<>();
+  /** When an expiring key stops working. */
+  private final Map<String, java.time.Instant> expiresByHash = new HashMap<>();
+  private final java.time.Clock clock;
 
   public Authenticator(List<Consumer> consumers) {
+    this(consumers, java.time.Clock.systemUTC());
+  }
+
+  public Authenticator(List<Consumer> consumers, java.time.Clock clock) {
+    this.clock = clock;
     for (Consumer c : consumers) {
       Set<String> models = new HashSet<>(c.getModelsList());
       Caller caller = new Caller(c.getName(), Set.copyOf(models), models.contains("*"));
       for (String hash : c.getKeysList()) {
         byKeyHash.put(hash, caller);
+      }
+      for (var key : c.getExpiringKeysList()) {
+        byKeyHash.put(key.getHash(), caller);
+        if (!key.getExpires().isEmpty()) {
+          expiresByHash.put(key.getHash(), java.time.Instant.parse(key.getExpires()));
+        }
       }
     }
   }
@@ -56,7 +70,13 @@ public final class Authenticator {
           "You didn't provide an API key. Send it as \"Authorization: Bearer <key>\" or in the"
               + " \"api-key\" (or \"x-api-key\") header."));
     }
-    Caller caller = byKeyHash.get(ApiKeys.hash(key));
+    String hash = ApiKeys.hash(key);
+    Caller caller = byKeyHash.get(hash);
+    java.time.Instant expires = expiresByHash.get(hash);
+    if (caller != null && expires != null && !clock.instant().isBefore(expires)) {
+      return new Rejected(ApiError.unauthorized("invalid_api_key",
+          "The API key " + redact(key) + " expired at " + expires + "; ask for its replacement."));
+    }
     if (caller == null) {
       return new Rejected(ApiError.unauthorized("invalid_api_key",
           "Incorrect API key provided: " + redact(key) + "."));

@@ -35,7 +35,8 @@ public final class LimitStage implements Stage {
     if (!gateway.limiter().limits(consumer, exchange.request().model())) {
       return Decision.proceed();
     }
-    long prompt = exchange.dialect().promptTokens(gateway.tokens(), exchange.request());
+    // Large prompts are counted off this thread, one at a time per consumer (TokenCounter).
+    long prompt = gateway.tokens().promptTokens(consumer, exchange.request());
     exchange.record().estimatedPromptTokens(prompt);
     Limiter.Admission admission = gateway.limiter().admit(new Limiter.Facts(consumer, exchange.clientIp(),
         exchange.requestHeaders(), exchange.jwtClaims(), exchange.request().model(), prompt,

@@ -28,7 +28,7 @@ public final class ValidationStage implements Stage {
     int limit = exchange.gateway().maxRequestBytes();
     int size = exchange.requestBody().length;
     if (size > limit) {
-      return Decision.reject(ApiError.badRequest("request_too_large", "The request body has "
+      return Decision.reject(new ApiError(413, "invalid_request_error", "request_too_large", "The request body has "
           + size + " bytes; this gateway accepts at most " + limit + "."));
     }
     if (exchange.parsed() instanceof ParsedRequest.Invalid invalid) {

@@ -89,7 +89,8 @@ public final class RouterExchange implements Exchange {
     String path = q < 0 ? fullPath : fullPath.substring(0, q);
     Endpoint endpoint = Endpoint.forPath(path);
     state.requestHeaders(endpoint, fullPath, headers, headersMessage.getEndOfStream(),
-        clientIp(headers, Messages.attribute(message, "source.address")), claims(message));
+        dev.weir.extproc.limits.ClientAddress.fromSourceAddress(Messages.attribute(message, "source.address")),
+        claims(message));
     // Which API this is decides how the exchange is read, so it comes before any stage.
     if (endpoint == null) {
       return answer(Decision.reject(ApiError.notFound("unknown_url", "Invalid URL (" + method + " " + path
@@ -295,20 +296,6 @@ public final class RouterExchange implements Exchange {
       common.setClearRouteCache(true);
     }
     return common.setHeaderMutation(headers).build();
-  }
-
-  /** The first X-Forwarded-For address (set by the edge Envoy), else Envoy's peer address. */
-  static String clientIp(Map<String, String> headers, String sourceAddress) {
-    String xff = headers.get("x-forwarded-for");
-    if (xff != null && !xff.isBlank()) {
-      return xff.split(",")[0].strip();
-    }
-    if (sourceAddress == null) {
-      return "";
-    }
-    int colon = sourceAddress.lastIndexOf(':');
-    String host = colon > 0 && !sourceAddress.endsWith("]") ? sourceAddress.substring(0, colon) : sourceAddress;
-    return host.startsWith("[") ? host.substring(1, host.length() - 1) : host;
   }
 
   /** Claims of a JWT that Envoy's jwt_authn filter verified and forwarded (payload_in_metadata). */

@@ -15,7 +15,47 @@ import org.slf4j.LoggerFactory;
  */
 public final class GatewayMetrics {
   private static final Logger audit = LoggerFactory.getLogger("weir.audit");
+  /** The label value for anything not named in the config: what clients send never becomes one. */
+  public static final String UNKNOWN = "unknown";
   private final PrometheusMeterRegistry registry;
+  private volatile Vocabulary vocabulary = new Vocabulary(java.util.Set.of(), java.util.Set.of(), java.util.Set.of());
+
+  /**
+   * The label values the config names. A client may put anything in "model" or send requests
+   * to any path, so only these values reach a label and everything else is {@link #UNKNOWN}:
+   * the number of series stays bounded by the config, whatever clients send.
+   */
+  private record Vocabulary(java.util.Set<String> models, java.util.Set<String> consumers,
+      java.util.Set<String> backends) {
+    String model(String m) {
+      return m.isEmpty() || models.contains(m) ? m : UNKNOWN;
+    }
+
+    String consumer(String c) {
+      return c.isEmpty() || consumers.contains(c) ? c : UNKNOWN;
+    }
+
+    String backend(String b) {
+      return b.isEmpty() || backends.contains(b) ? b : UNKNOWN;
+    }
+  }
+
+  /** Takes the label vocabulary from the config in force (at start and on every reload). */
+  public void vocabulary(dev.weir.config.v1.GatewayConfig config) {
+    java.util.Set<String> models = new java.util.HashSet<>();
+    config.getModelsList().forEach(m -> models.add(m.getName()));
+    java.util.Set<String> consumers = new java.util.HashSet<>();
+    config.getConsumersList().forEach(c -> consumers.add(c.getName()));
+    java.util.Set<String> backends = new java.util.HashSet<>();
+    config.getBackendsList().forEach(b -> backends.add(b.getName()));
+    // Keep what earlier configs named: series already exported for them stay meaningful.
+    Vocabulary old = vocabulary;
+    models.addAll(old.models());
+    consumers.addAll(old.consumers());
+    backends.addAll(old.backends());
+    vocabulary = new Vocabulary(java.util.Set.copyOf(models), java.util.Set.copyOf(consumers),
+        java.util.Set.copyOf(backends));
+  }
 
   public GatewayMetrics() {
     this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -27,9 +67,9 @@ public final class GatewayMetrics {
         .description("Tokens per request (OpenTelemetry GenAI semantic conventions)")
         .tag("gen_ai.token.type", type)
         .tag("gen_ai.operation.name", r.endpointName())
-        .tag("gen_ai.request.model", r.model())
-        .tag("weir.consumer", r.consumer())
-        .tag("weir.backend", r.backend())
+        .tag("gen_ai.request.model", vocabulary.model(r.model()))
+        .tag("weir.consumer", vocabulary.consumer(r.consumer()))
+        .tag("weir.backend", vocabulary.backend(r.backend()))
         .tag("weir.outcome", r.outcome())
         .serviceLevelObjectives(16, 64, 256, 1024, 4096, 16384, 65536, 262144)
         .register(registry).record(count);
@@ -38,7 +78,8 @@ public final class GatewayMetrics {
   /** Token totals by type, including reasoning and cached input, for rate() and budgets. */
   private void counter(ExchangeRecord r, String type, long count) {
     Counter.builder("weir.tokens").description("Tokens, by type (input, output, reasoning, cached_input)")
-        .tag("type", type).tag("consumer", r.consumer()).tag("model", r.model()).tag("backend", r.backend())
+        .tag("type", type).tag("consumer", vocabulary.consumer(r.consumer())).tag("model", vocabulary.model(r.model()))
+        .tag("backend", vocabulary.backend(r.backend()))
         .tag("counted_by", r.isUsageCounted() ? "gateway" : "backend")
         .register(registry).increment(count);
   }
@@ -85,22 +126,23 @@ public final class GatewayMetrics {
     }
     if (r.costMicros() > 0) {
       Counter.builder("weir.cost.usd").description("Spend at the configured model prices, US dollars")
-          .tag("consumer", r.consumer()).tag("model", r.model()).tag("backend", r.backend())
+          .tag("consumer", vocabulary.consumer(r.consumer())).tag("model", vocabulary.model(r.model()))
+          .tag("backend", vocabulary.backend(r.backend()))
           .register(registry).increment(r.costMicros() / 1e6);
     }
     Counter.builder("weir.exchanges")
         .description("Exchanges seen by the router pass, by outcome")
         .tag("endpoint", r.endpointName())
-        .tag("consumer", r.consumer())
-        .tag("model", r.model())
-        .tag("backend", r.backend())
+        .tag("consumer", vocabulary.consumer(r.consumer()))
+        .tag("model", vocabulary.model(r.model()))
+        .tag("backend", vocabulary.backend(r.backend()))
         .tag("outcome", r.outcome())
         .register(registry).increment();
     Timer.builder("gen_ai.server.request.duration")
         .description("Time from the request's headers reaching the gateway to the end of its answer")
         .tag("gen_ai.operation.name", r.endpointName())
-        .tag("gen_ai.request.model", r.model())
-        .tag("weir.backend", r.backend())
+        .tag("gen_ai.request.model", vocabulary.model(r.model()))
+        .tag("weir.backend", vocabulary.backend(r.backend()))
         .tag("weir.outcome", r.outcome())
         .register(registry).record(r.durationNanos(), TimeUnit.NANOSECONDS);
     if (audit.isInfoEnabled()) {

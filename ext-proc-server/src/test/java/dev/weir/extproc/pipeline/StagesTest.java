@@ -72,7 +72,7 @@ class StagesTest {
       RouterExchange x = h.exchange("authenticate", "validate");
       x.handle(post("/v1/chat/completions", StageHarness.KEY));
       ProcessingResponse r = x.handle(requestBody("{" + "x".repeat(3000)));
-      assertEquals(400, immediateStatus(r));
+      assertEquals(413, immediateStatus(r));
       assertTrue(immediateBody(r).contains("request_too_large"), immediateBody(r));
     }
 

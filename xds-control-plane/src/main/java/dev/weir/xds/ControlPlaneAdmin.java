@@ -1,0 +1,91 @@
+package dev.weir.xds;
+
+import dev.weir.admin.AdminHttp;
+import dev.weir.admin.AdminHttp.Answer;
+import dev.weir.config.Credentials;
+import java.io.IOException;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The control plane's admin port on the shared {@link AdminHttp}: version, status and resources
+ * to read; reload and backend drain/weight overrides as audited, token-protected actions.
+ */
+final class ControlPlaneAdmin {
+  private static final Logger log = LoggerFactory.getLogger(ControlPlaneAdmin.class);
+
+  private ControlPlaneAdmin() {}
+
+  static AdminHttp start(AdsServer ads, Function<String, String> env, String bind, int port) throws IOException {
+    return new AdminHttp(bind, port, () -> adminToken(ads, env))
+        .probe("/healthz", () -> Answer.text(200, "ok\n"))
+        .page("/version", () -> Answer.text(200, ads.version() + "\n"))
+        .page("/resources", () -> Answer.json(200, ads.dump()))
+        .page("/status", () -> Answer.text(200, "version " + ads.version() + "\nlast reload: " + ads.lastReload()
+            + "\ngroups: " + ads.groups() + "\ndrained: " + ads.overrides().drainedBackends()
+            + "\nweights: " + ads.overrides().weights() + "\n"))
+        .action("/reload", request -> {
+          String refused = ads.reload("admin " + request.caller());
+          return refused == null ? Answer.text(200, "reloaded: version " + ads.version() + "\n")
+              : Answer.text(400, "refused; version " + ads.version() + " stays\n" + refused + "\n");
+        })
+        .action("/backends/", request -> backendAction(ads, request))
+        .start();
+  }
+
+  private static String adminToken(AdsServer ads, Function<String, String> env) {
+    var security = ads.config().getSecurity();
+    if (!security.hasAdminToken()) {
+      return null;
+    }
+    try {
+      return Credentials.resolve(security.getAdminToken(), env);
+    } catch (Credentials.UnresolvableCredentialException e) {
+      log.warn("security.adminToken cannot be read ({}); admin actions are refused", e.getMessage());
+      return null;
+    }
+  }
+
+  /** POST /backends/{name}/drain | undrain | weight?value=N | unweight. */
+  private static Answer backendAction(AdsServer ads, AdminHttp.ActionRequest request) {
+    String[] parts = request.path().split("/");
+    if (parts.length != 4) {
+      return Answer.text(404, "use POST /backends/{name}/drain|undrain|weight?value=N|unweight\n");
+    }
+    String backend = parts[2];
+    String action = parts[3];
+    boolean known = ads.config().getBackendsList().stream().anyMatch(b -> b.getName().equals(backend));
+    if (!known) {
+      return Answer.text(404, "no backend named \"" + backend + "\"\n");
+    }
+    String detail = "";
+    synchronized (ads) {
+      BackendOverrides overrides = ads.overrides();
+      switch (action) {
+        case "drain" -> overrides.drain(backend);
+        case "undrain" -> overrides.undrain(backend);
+        case "unweight" -> overrides.clearWeight(backend);
+        case "weight" -> {
+          String q = request.query();
+          int weight;
+          try {
+            weight = Integer.parseInt(q == null ? "" : q.replaceFirst("^value=", ""));
+          } catch (NumberFormatException e) {
+            return Answer.text(400, "weight needs ?value=N with N from 1 to 128\n");
+          }
+          if (weight < 1 || weight > 128) {
+            return Answer.text(400, "weight needs ?value=N with N from 1 to 128\n");
+          }
+          overrides.setWeight(backend, weight);
+          detail = " weight=" + weight;
+        }
+        default -> {
+          return Answer.text(404, "unknown action \"" + action + "\" (drain, undrain, weight, unweight)\n");
+        }
+      }
+      ads.publish(ads.config(), "admin " + action + " " + backend + " from " + request.caller());
+    }
+    return Answer.text(200, action + " " + backend + detail + ": version " + ads.version() + "\n");
+  }
+}
