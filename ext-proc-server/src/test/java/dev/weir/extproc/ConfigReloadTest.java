@@ -10,7 +10,6 @@ import dev.weir.testkit.ExchangeRequest;
 import dev.weir.testkit.ExchangeResponse;
 import dev.weir.testkit.ScriptedUpstream;
 import dev.weir.testkit.TestEnvoy;
-import dev.weir.xds.EnvoyResources;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -82,7 +81,8 @@ class ConfigReloadTest {
               .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString()).statusCode(),
               "reload is an admin action: it needs the admin token");
           HttpResponse<String> reload = http.send(HttpRequest.newBuilder(URI.create(admin + "/reload"))
-              .header("authorization", "Bearer admin-secret").POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+              .header("authorization", "Bearer admin-secret").POST(HttpRequest.BodyPublishers.noBody()).build(),
+              HttpResponse.BodyHandlers.ofString());
           assertEquals(400, reload.statusCode());
           assertTrue(reload.body().contains("the running config stays"), reload.body());
         }

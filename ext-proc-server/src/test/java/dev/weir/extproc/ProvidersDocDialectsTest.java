@@ -11,7 +11,6 @@ import dev.weir.testkit.ExchangeRequest;
 import dev.weir.testkit.ExchangeResponse;
 import dev.weir.testkit.ScriptedUpstream;
 import dev.weir.testkit.TestEnvoy;
-import dev.weir.xds.EnvoyResources;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;

@@ -69,7 +69,8 @@ class TokenGovernanceTest {
   @Test
   void overTheMinuteLimitIs429WithRetryAfterAndNoBackendCall() throws Exception {
     upstream.fallback(new ScriptedUpstream.Json(200,
-        "{\"id\":\"x\",\"object\":\"chat.completion\",\"choices\":[],\"usage\":{\"prompt_tokens\":900,\"completion_tokens\":900,\"total_tokens\":1800}}"));
+        "{\"id\":\"x\",\"object\":\"chat.completion\",\"choices\":[],"
+            + "\"usage\":{\"prompt_tokens\":900,\"completion_tokens\":900,\"total_tokens\":1800}}"));
     assertEquals(200, gw.chat("sk-team", CHAT.formatted(1000)).status());
     int calls = upstream.received().size();
     ExchangeResponse r = gw.chat("sk-team", CHAT.formatted(1000));

@@ -43,7 +43,8 @@ class EnvoyBootstrapTest {
   void strictParsingRejectsAnUnknownFieldAndAnUnknownType() throws IOException {
     String yaml = Files.readString(ENVOY_DIR.resolve("envoy.yaml"));
     IOException unknownField = assertThrows(IOException.class,
-        () -> EnvoyYaml.parse(yaml.replace("message_timeout: 10s", "message_timeout: 10s\n                      mesage_timeout: 1s"), Bootstrap.newBuilder()));
+        () -> EnvoyYaml.parse(yaml.replace("message_timeout: 10s",
+            "message_timeout: 10s\n                      mesage_timeout: 1s"), Bootstrap.newBuilder()));
     assertTrue(unknownField.getMessage().contains("mesage_timeout"), unknownField.getMessage());
     assertThrows(IOException.class, () -> EnvoyYaml.parse(
         yaml.replace("ext_proc.v3.ExternalProcessor", "ext_proc.v3.ExternalProcesor"), Bootstrap.newBuilder()));

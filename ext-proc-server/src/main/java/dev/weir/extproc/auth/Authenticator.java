@@ -44,8 +44,10 @@ public final class Authenticator {
   /** A caller, or the 401 to answer with. */
   public sealed interface Result permits Authenticated, Rejected {}
 
+  /** The key belongs to this consumer. */
   public record Authenticated(Caller caller) implements Result {}
 
+  /** No valid key: the 401 to answer. */
   public record Rejected(ApiError error) implements Result {}
 
   /**

@@ -35,6 +35,7 @@ public final class Limiter {
   public record Facts(String consumer, String clientIp, Map<String, String> headers,
       Map<String, String> jwtClaims, String model, long promptTokens, long completionReservation) {}
 
+  /** The decision: admitted with a reservation, or refused with the error to answer. */
   public sealed interface Admission permits Admitted, Refused {}
 
   /** Admitted; {@code headers} tell the client what room is left. */

@@ -15,8 +15,10 @@ public record ParsedRequest(Endpoint endpoint, ObjectNode body, String model, bo
   /** The outcome of parsing: a request, or the 400 that explains why not. */
   public sealed interface Result permits Ok, Invalid {}
 
+  /** The request, valid for its endpoint. */
   public record Ok(ParsedRequest request) implements Result {}
 
+  /** The 400 that explains what is wrong with the body. */
   public record Invalid(ApiError error) implements Result {}
 
   public static Result parse(Endpoint endpoint, byte[] body) {

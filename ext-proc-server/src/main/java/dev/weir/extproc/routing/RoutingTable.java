@@ -6,7 +6,6 @@ import dev.weir.config.v1.GatewayConfig;
 import dev.weir.config.v1.Model;
 import dev.weir.config.v1.Pool;
 import dev.weir.config.v1.PoolMember;
-import java.net.URI;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.LinkedHashMap;

@@ -99,7 +99,8 @@ class AnthropicMessagesDialectTest {
     reader.read(json("""
         {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"get_weather","input":{}}}"""),
         text);
-    reader.read(json("{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"c\\\":1}\"}}"), text);
+    reader.read(json("{\"type\":\"content_block_delta\",\"index\":1,"
+        + "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"c\\\":1}\"}}"), text);
     Dialect.Read last = reader.read(json(
         "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":9}}"), text);
     assertEquals(new Usage(15, 9, 24, -1, 3), last.usage());
