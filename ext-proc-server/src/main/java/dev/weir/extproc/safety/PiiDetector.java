@@ -40,10 +40,6 @@ public final class PiiDetector {
   private static final Pattern IBAN = Pattern.compile(
       "(?i)(?:^|[^A-Za-z0-9])([A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{1,4}){3,8})(?:$|[^A-Za-z0-9])");
   private static final Pattern SSN = Pattern.compile("(?:^|[^0-9\\-])([0-9]{3})([\\- ]?)([0-9]{2})([\\- ]?)([0-9]{4})(?:$|[^0-9\\-])");
-  private static final Pattern IPV4 = Pattern.compile(
-      "(?:^|[^0-9.])((?:[0-9]{1,3}\\.){3}[0-9]{1,3})(?:$|[^0-9]|\\.(?:$|[^0-9]))");
-  private static final Pattern IPV6 = Pattern.compile(
-      "(?:^|[^0-9A-Fa-f:])([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?::|[0-9A-Fa-f])(?:[0-9]{1,3}\\.){3}[0-9]{1,3})?)");
   // Digit groups with the separators people write in phone numbers; slashes and colons are left
   // out on purpose (dates, times). The validator decides.
   private static final Pattern PHONE = Pattern.compile(
@@ -66,23 +62,29 @@ public final class PiiDetector {
 
   /** Findings on the normalised text, overlaps not yet resolved. */
   public void find(String text, List<Finding> out) {
-    if (kinds.contains(Kind.EMAIL) && text.indexOf('@') >= 0) {
-      Matcher m = EMAIL.matcher(text);
-      while (m.find()) {
-        out.add(new Finding(Kind.EMAIL.category(), m.start(), m.end()));
-      }
+    if (kinds.contains(Kind.EMAIL)) {
+      emails(text, out);
     }
-    if (!hasDigits(text)) {
-      return;
+    if (kinds.contains(Kind.IP)) {
+      addresses(text, out);
     }
+    // The number kinds need seven digits or more close together; the regexes only run on such
+    // stretches, so prose with a few numbers in it costs one pass over its characters.
     List<Finding> numbers = new ArrayList<>();
+    for (int[] w : numberWindows(text)) {
+      numbers(text.substring(w[0], w[1]), w[0], numbers);
+    }
+    out.addAll(numbers);
+  }
+
+  private void numbers(String text, int offset, List<Finding> numbers) {
     if (kinds.contains(Kind.IBAN)) {
       Matcher m = IBAN.matcher(text);
       int from = 0;
       while (from < text.length() && m.find(from)) {
         int end = ibanEnd(text, m.start(1), m.end(1));
         if (end > 0) {
-          numbers.add(new Finding(Kind.IBAN.category(), m.start(1), end));
+          numbers.add(new Finding(Kind.IBAN.category(), offset + m.start(1), offset + end));
         }
         from = Math.max(m.end(1), m.start(1) + 1);
       }
@@ -93,7 +95,7 @@ public final class PiiDetector {
       while (from < text.length() && m.find(from)) {
         String digits = digitsOf(m.group(1));
         if (digits.length() >= 12 && digits.length() <= 19 && luhn(digits) && !allSame(digits)) {
-          numbers.add(new Finding(Kind.CARD.category(), m.start(1), m.end(1)));
+          numbers.add(new Finding(Kind.CARD.category(), offset + m.start(1), offset + m.end(1)));
         }
         from = m.end(1);
       }
@@ -103,53 +105,138 @@ public final class PiiDetector {
       int from = 0;
       while (from < text.length() && m.find(from)) {
         if (m.group(2).equals(m.group(4)) && ssn(m.group(1), m.group(3), m.group(5))) {
-          numbers.add(new Finding(Kind.SSN.category(), m.start(1), m.end(5)));
+          numbers.add(new Finding(Kind.SSN.category(), offset + m.start(1), offset + m.end(5)));
         }
         from = m.end(5);
-      }
-    }
-    if (kinds.contains(Kind.IP)) {
-      Matcher m = IPV4.matcher(text);
-      int from = 0;
-      while (from < text.length() && m.find(from)) {
-        if (ipv4(m.group(1))) {
-          numbers.add(new Finding(Kind.IP.category(), m.start(1), m.end(1)));
-        }
-        from = m.end(1);
-      }
-      if (text.indexOf(':') >= 0) {
-        m = IPV6.matcher(text);
-        from = 0;
-        while (from < text.length() && m.find(from)) {
-          if (ipv6(m.group(1))) {
-            numbers.add(new Finding(Kind.IP.category(), m.start(1), m.end(1)));
-          }
-          from = Math.max(m.end(1), m.start(1) + 1);
-        }
       }
     }
     if (kinds.contains(Kind.PHONE)) {
       Matcher m = PHONE.matcher(text);
       int from = 0;
       while (from < text.length() && m.find(from)) {
-        Finding f = new Finding(Kind.PHONE.category(), m.start(1), m.end(1));
+        Finding f = new Finding(Kind.PHONE.category(), offset + m.start(1), offset + m.end(1));
         if (numbers.stream().noneMatch(f::overlaps) && phone(m.group(1)) && !notAPhone(text, m.group(1), m.end(1))) {
           numbers.add(f);
         }
         from = Math.max(m.end(1), m.start(1) + 1);
       }
     }
-    out.addAll(numbers);
   }
 
-  private static boolean hasDigits(String s) {
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      if (c >= '0' && c <= '9') {
-        return true;
+  /**
+   * Stretches with seven digits or more, each digit at most six characters from the next, widened
+   * to the surrounding whitespace (an IBAN's country code, a phone's "+44 (").
+   */
+  static List<int[]> numberWindows(String text) {
+    List<int[]> out = new ArrayList<>();
+    int n = text.length();
+    int i = 0;
+    while (i < n) {
+      while (i < n && !isDigit(text.charAt(i))) {
+        i++;
+      }
+      if (i == n) {
+        break;
+      }
+      int first = i;
+      int last = i;
+      int digits = 0;
+      while (i < n && i - last <= 6) {
+        if (isDigit(text.charAt(i))) {
+          digits++;
+          last = i;
+        } else if (text.charAt(i) == '\n') {
+          break;
+        }
+        i++;
+      }
+      if (digits >= 7) {
+        int from = first;
+        while (from > 0 && first - from < 40 && !Character.isWhitespace(text.charAt(from - 1))) {
+          from--;
+        }
+        from = Math.max(0, from - 8);
+        int to = Math.min(n, last + 1 + 24);
+        if (!out.isEmpty() && out.get(out.size() - 1)[1] >= from) {
+          out.get(out.size() - 1)[1] = to;
+        } else {
+          out.add(new int[] {from, to});
+        }
+      }
+      i = last + 1;
+    }
+    return out;
+  }
+
+  private static boolean isDigit(char c) {
+    return c >= '0' && c <= '9';
+  }
+
+  /** E-mail addresses, looked for only around each '@'. */
+  private static void emails(String text, List<Finding> out) {
+    int at = text.indexOf('@');
+    int doneTo = 0;
+    while (at >= 0) {
+      int from = at;
+      while (from > doneTo && at - from < 64 && emailChar(text.charAt(from - 1))) {
+        from--;
+      }
+      int to = at + 1;
+      while (to < text.length() && to - at < 256 && (emailChar(text.charAt(to)))) {
+        to++;
+      }
+      Matcher m = EMAIL.matcher(text.substring(from, to));
+      if (m.find()) {
+        out.add(new Finding(Kind.EMAIL.category(), from + m.start(), from + m.end()));
+        doneTo = from + m.end();
+      }
+      at = text.indexOf('@', Math.max(at + 1, doneTo));
+    }
+  }
+
+  private static boolean emailChar(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || isDigit(c) || "._%+-".indexOf(c) >= 0;
+  }
+
+  /** IPv4 and IPv6 addresses: maximal runs of their characters, validated. */
+  private static void addresses(String text, List<Finding> out) {
+    int n = text.length();
+    int i = 0;
+    while (i < n) {
+      char c = text.charAt(i);
+      if (!(isHex(c) || c == ':' || c == '.')) {
+        i++;
+        continue;
+      }
+      int start = i;
+      int colons = 0;
+      int dots = 0;
+      boolean digit = false;
+      while (i < n && (isHex(text.charAt(i)) || text.charAt(i) == ':' || text.charAt(i) == '.')) {
+        colons += text.charAt(i) == ':' ? 1 : 0;
+        dots += text.charAt(i) == '.' ? 1 : 0;
+        digit |= isDigit(text.charAt(i));
+        i++;
+      }
+      // A hex run glued to a longer word ("deadbeef" inside "deadbeefs") is not an address.
+      if ((start > 0 && Character.isLetterOrDigit(text.charAt(start - 1)))
+          || (i < n && Character.isLetterOrDigit(text.charAt(i))) || !digit) {
+        continue;
+      }
+      int end = i;
+      while (end > start && (text.charAt(end - 1) == '.' || text.charAt(end - 1) == ':')) {
+        end--;
+      }
+      String run = text.substring(start, end);
+      boolean v6 = colons >= 2 && ipv6(run);
+      if (v6 || (colons == 0 && dots >= 3 && ipv4(run))) {
+        out.add(new Finding(Kind.IP.category(), start, end));
       }
     }
-    return false;
+  }
+
+  private static boolean isHex(char c) {
+    return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
   }
 
   static String digitsOf(String s) {
@@ -232,7 +319,8 @@ public final class PiiDetector {
       return false;
     }
     for (String p : parts) {
-      if (p.length() > 1 && p.charAt(0) == '0' || Integer.parseInt(p) > 255) {
+      if (p.isEmpty() || p.length() > 3 || !p.chars().allMatch(ch -> ch >= '0' && ch <= '9')
+          || p.length() > 1 && p.charAt(0) == '0' || Integer.parseInt(p) > 255) {
         return false;
       }
     }

@@ -20,7 +20,8 @@ public final class SecretDetector {
   public static final String CATEGORY = "secret";
 
   /** One rule: the secret is capture group {@code group}, with at least this much entropy. */
-  record Rule(String name, int group, double minEntropyBits, Pattern pattern, String literalHint) {}
+  /** One rule; {@code maxLength} bounds how far past its hint a match can reach. */
+  record Rule(String name, int group, double minEntropyBits, Pattern pattern, List<String> hints, int maxLength) {}
 
   private static final SecretDetector DEFAULT = new SecretDetector(load());
 
@@ -40,22 +41,40 @@ public final class SecretDetector {
 
   public void find(String text, String folded, List<Finding> out) {
     for (Rule r : rules) {
-      // A cheap literal test first: most texts contain none of the rules' fixed prefixes.
-      if (r.literalHint() != null && !(r.group() > 0 ? folded : text).contains(r.literalHint())) {
-        continue;
-      }
-      Matcher m = r.pattern().matcher(text);
-      int from = 0;
-      while (from < text.length() && m.find(from)) {
-        int s = m.start(r.group());
-        int e = m.end(r.group());
-        if (r.minEntropyBits() <= 0 || entropy(text, s, e) >= r.minEntropyBits()) {
-          out.add(new Finding(CATEGORY, r.name(), s, e, 1.0));
+      // Most texts hold none of a rule's hints; where one stands, the pattern runs from just
+      // before it, so a 4 KB prompt costs a few index scans, not a pattern run per rule.
+      int searchedTo = -1;
+      for (String hint : r.hints()) {
+        for (int at = folded.indexOf(hint); at >= 0; at = folded.indexOf(hint, at + 1)) {
+          int from = Math.max(Math.max(0, at - HINT_REACH), searchedTo);
+          if (from > at) {
+            continue;
+          }
+          int to = Math.min(text.length(), at + r.maxLength());
+          Matcher m = r.pattern().matcher(text.substring(from, to));
+          int start = 0;
+          while (m.find(start) && from + m.start() <= at) {
+            int s = from + m.start(r.group());
+            int e = from + m.end(r.group());
+            if (r.minEntropyBits() <= 0 || entropy(text, s, e) >= r.minEntropyBits()) {
+              Finding f = new Finding(CATEGORY, r.name(), s, e, 1.0);
+              if (!out.contains(f)) {
+                out.add(f);
+              }
+            }
+            start = Math.max(m.end(), m.start() + 1);
+            if (start >= to - from) {
+              break;
+            }
+          }
+          searchedTo = Math.max(searchedTo, at + 1);
         }
-        from = Math.max(m.end(), m.start() + 1);
       }
     }
   }
+
+  /** How far before its hint a match may start ("db_password" has its hint at 3). */
+  static final int HINT_REACH = 32;
 
   /** Shannon entropy in bits per character. */
   static double entropy(String s, int start, int end) {
@@ -99,29 +118,16 @@ public final class SecretDetector {
       if (line.isBlank() || line.startsWith("#")) {
         continue;
       }
-      String[] f = line.split("\t", 4);
-      if (f.length != 4) {
-        throw new IllegalStateException("secrets.tsv: expected 4 tab-separated fields in: " + line);
+      String[] f = line.split("\t", 5);
+      if (f.length != 5) {
+        throw new IllegalStateException("secrets.tsv: expected 5 tab-separated fields in: " + line);
       }
-      rules.add(new Rule(f[0], Integer.parseInt(f[1]), Double.parseDouble(f[2]), Pattern.compile(f[3]), hint(f[3])));
+      // A multi-line rule (a PEM block) may run for kilobytes; a key or token is one short word.
+      int maxLength = f[4].contains("[\\s\\S]") ? 16 * 1024 : 1024;
+      rules.add(new Rule(f[0], Integer.parseInt(f[1]), Double.parseDouble(f[2]), Pattern.compile(f[4]),
+          List.of(f[3].split(",")), maxLength));
     }
     return rules;
   }
 
-  /** The pattern's leading literal (folded for keyword rules), used to skip texts quickly. */
-  private static String hint(String regex) {
-    if (regex.startsWith("(?i)")) {
-      return null;
-    }
-    StringBuilder b = new StringBuilder();
-    for (int i = 0; i < regex.length(); i++) {
-      char c = regex.charAt(i);
-      if (Character.isLetterOrDigit(c) || c == '-' || c == '_') {
-        b.append(c);
-      } else {
-        break;
-      }
-    }
-    return b.length() >= 2 ? b.toString() : null;
-  }
 }
