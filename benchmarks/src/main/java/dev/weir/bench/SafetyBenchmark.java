@@ -85,6 +85,17 @@ public final class SafetyBenchmark {
         added[i] = Math.max(0, a[i] - b[i]);
       }
       report("4 KB prompt, added by safety (paired difference)", added);
+      var rules = runtime.limiter().policies().resolve("bench", "m").safety();
+      long[] d = new long[n];
+      for (int i = 0; i < n; i++) {
+        String p = prompts.get(i % prompts.size());
+        long t0 = System.nanoTime();
+        var t = dev.weir.extproc.safety.NormalizedText.of(p);
+        rules.detectors().scan(t);
+        dev.weir.extproc.safety.PromptAttackDetector.standard().score(t.folded());
+        d[i] = System.nanoTime() - t0;
+      }
+      report("4 KB prompt, detectors alone (no JSON, no stage)", d);
 
       int events = 200;
       List<String> chunks = new ArrayList<>();

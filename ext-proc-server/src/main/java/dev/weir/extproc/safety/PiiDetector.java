@@ -2,6 +2,7 @@ package dev.weir.extproc.safety;
 
 import com.google.i18n.phonenumbers.NumberParseException;
 import com.google.i18n.phonenumbers.PhoneNumberUtil;
+import com.google.i18n.phonenumbers.Phonenumber;
 import com.google.re2j.Matcher;
 import com.google.re2j.Pattern;
 import java.math.BigInteger;
@@ -49,6 +50,9 @@ public final class PiiDetector {
   /** Regions a number without a country code is tried against, most common first. */
   private static final List<String> PHONE_REGIONS = List.of("US", "GB", "DE", "FR", "AU", "IT", "ES", "NL", "BE",
       "CH", "SE", "DK", "NO", "FI", "AT", "HU", "CZ", "PL", "IE", "IN", "CA", "ZA", "JP", "BR");
+
+  private static final int[] PHONE_COUNTRY_CODES = PHONE_REGIONS.stream().mapToInt(PHONES::getCountryCodeForRegion)
+      .distinct().toArray();
 
   private final Set<Kind> kinds;
 
@@ -115,7 +119,7 @@ public final class PiiDetector {
       int from = 0;
       while (from < text.length() && m.find(from)) {
         Finding f = new Finding(Kind.PHONE.category(), offset + m.start(1), offset + m.end(1));
-        if (numbers.stream().noneMatch(f::overlaps) && phone(m.group(1)) && !notAPhone(text, m.group(1), m.end(1))) {
+        if (numbers.stream().noneMatch(f::overlaps) && !notAPhone(text, m.group(1), m.end(1)) && phone(m.group(1))) {
           numbers.add(f);
         }
         from = Math.max(m.end(1), m.start(1) + 1);
@@ -406,8 +410,15 @@ public final class PiiDetector {
         return PHONES.isPossibleNumber(PHONES.parse(candidate.startsWith("00") ? "+" + candidate.substring(2)
             : candidate, "ZZ"));
       }
-      for (String region : PHONE_REGIONS) {
-        if (PHONES.isPossibleNumber(PHONES.parse(candidate, region))) {
+      // Without a country code the number is what is written, less a trunk prefix of zeros; its
+      // length is checked against each region's metadata without parsing the text again.
+      String national = main.replaceFirst("^0+", "");
+      if (national.length() < 5 || national.length() > 13) {
+        return false;
+      }
+      long number = Long.parseLong(national);
+      for (int countryCode : PHONE_COUNTRY_CODES) {
+        if (PHONES.isPossibleNumber(new Phonenumber.PhoneNumber().setCountryCode(countryCode).setNationalNumber(number))) {
           return true;
         }
       }

@@ -1,7 +1,6 @@
 package dev.weir.extproc.safety;
 
 import java.util.Set;
-import java.util.regex.Matcher;
 import java.util.HashSet;
 import java.util.regex.Pattern;
 import org.ahocorasick.trie.Emit;
@@ -26,11 +25,12 @@ public final class PromptAttackDetector {
   public static final String CATEGORY = "prompt_attack";
 
   /**
-   * One weighted pattern and the literals one of which any match starts with (empty: always run).
-   * These are our own patterns with bounded repetition only, so java.util.regex (faster here than
-   * RE2/J) cannot backtrack without limit; user-supplied patterns always go to RE2/J.
+   * One weighted pattern and the literals one of which any match starts with (empty: always run
+   * over the whole text, with java.util.regex: those few patterns have no nested gaps, and it is
+   * faster than RE2/J on a whole text). A triggered pattern runs where its trigger stands, as an
+   * RE2/J search anchored there ({@code anchored}), linear in the window whatever the gaps.
    */
-  record Signal(double weight, Pattern pattern, List<String> triggers) {}
+  record Signal(double weight, Pattern pattern, List<String> triggers, com.google.re2j.Pattern anchored) {}
 
   private static final PromptAttackDetector DEFAULT = new PromptAttackDetector(load());
 
@@ -68,9 +68,9 @@ public final class PromptAttackDetector {
     for (Emit e : triggers.parseText(folded)) {
       for (Signal s : byTrigger.get(e.getKeyword())) {
         if (!shown.contains(s)) {
-          Matcher m = s.pattern().matcher(folded);
-          m.useTransparentBounds(true).region(e.getStart(), Math.min(folded.length(), e.getStart() + WINDOW));
-          if (m.lookingAt()) {
+          // One character before the trigger, so the pattern's leading \\b sees what precedes it.
+          int from = Math.max(0, e.getStart() - 1);
+          if (s.anchored().matcher(folded.substring(from, Math.min(folded.length(), e.getStart() + WINDOW))).find()) {
             shown.add(s);
             score += s.weight();
           }
@@ -152,7 +152,8 @@ public final class PromptAttackDetector {
           continue;
         }
         String[] f = line.split("\t", 2);
-        out.add(new Signal(Double.parseDouble(f[0]), Pattern.compile(f[1]), triggers(f[1])));
+        out.add(new Signal(Double.parseDouble(f[0]), Pattern.compile(f[1]), triggers(f[1]),
+            com.google.re2j.Pattern.compile("^[\\s\\S]?(?:" + f[1] + ")")));
       }
       return out;
     } catch (IOException e) {

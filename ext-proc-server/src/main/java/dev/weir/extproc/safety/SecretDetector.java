@@ -20,8 +20,12 @@ public final class SecretDetector {
   public static final String CATEGORY = "secret";
 
   /** One rule: the secret is capture group {@code group}, with at least this much entropy. */
-  /** One rule; {@code maxLength} bounds how far past its hint a match can reach. */
-  record Rule(String name, int group, double minEntropyBits, Pattern pattern, List<String> hints, int maxLength) {}
+  /**
+   * One rule. Its pattern is anchored at a window's start with up to {@link #HINT_REACH}
+   * characters allowed before the match, so the search gives up as soon as no match can start in
+   * reach instead of scanning the window to its end; the secret is capture group {@code group + 1}.
+   */
+  record Rule(String name, int group, double minEntropyBits, Pattern anchored, List<String> hints, int maxLength) {}
 
   private static final SecretDetector DEFAULT = new SecretDetector(load());
 
@@ -46,28 +50,25 @@ public final class SecretDetector {
       int searchedTo = -1;
       for (String hint : r.hints()) {
         for (int at = folded.indexOf(hint); at >= 0; at = folded.indexOf(hint, at + 1)) {
-          int from = Math.max(Math.max(0, at - HINT_REACH), searchedTo);
+          int from = Math.max(0, at - HINT_REACH);
+          if (from < searchedTo) {
+            from = searchedTo;
+          }
           if (from > at) {
             continue;
           }
-          int to = Math.min(text.length(), at + r.maxLength());
-          Matcher m = r.pattern().matcher(text.substring(from, to));
-          int start = 0;
-          while (m.find(start) && from + m.start() <= at) {
-            int s = from + m.start(r.group());
-            int e = from + m.end(r.group());
+          Matcher m = r.anchored().matcher(text.substring(from, Math.min(text.length(), at + r.maxLength())));
+          if (m.find()) {
+            int s = from + m.start(r.group() + 1);
+            int e = from + m.end(r.group() + 1);
             if (r.minEntropyBits() <= 0 || entropy(text, s, e) >= r.minEntropyBits()) {
               Finding f = new Finding(CATEGORY, r.name(), s, e, 1.0);
               if (!out.contains(f)) {
                 out.add(f);
               }
             }
-            start = Math.max(m.end(), m.start() + 1);
-            if (start >= to - from) {
-              break;
-            }
+            searchedTo = Math.max(searchedTo, from + m.end());
           }
-          searchedTo = Math.max(searchedTo, at + 1);
         }
       }
     }
@@ -124,7 +125,8 @@ public final class SecretDetector {
       }
       // A multi-line rule (a PEM block) may run for kilobytes; a key or token is one short word.
       int maxLength = f[4].contains("[\\s\\S]") ? 16 * 1024 : 1024;
-      rules.add(new Rule(f[0], Integer.parseInt(f[1]), Double.parseDouble(f[2]), Pattern.compile(f[4]),
+      Pattern anchored = Pattern.compile("^[\\s\\S]{0," + HINT_REACH + "}?(" + f[4] + ")");
+      rules.add(new Rule(f[0], Integer.parseInt(f[1]), Double.parseDouble(f[2]), anchored,
           List.of(f[3].split(",")), maxLength));
     }
     return rules;
