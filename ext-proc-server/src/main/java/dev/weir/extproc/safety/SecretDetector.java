@@ -39,10 +39,6 @@ public final class SecretDetector {
     return DEFAULT;
   }
 
-  public List<String> ruleNames() {
-    return rules.stream().map(Rule::name).distinct().toList();
-  }
-
   public void find(String text, String folded, List<Finding> out) {
     for (Rule r : rules) {
       // Most texts hold none of a rule's hints; where one stands, the pattern runs from just
