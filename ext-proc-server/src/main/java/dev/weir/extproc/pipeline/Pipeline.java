@@ -5,6 +5,7 @@ import dev.weir.extproc.limits.LimitStage;
 import dev.weir.extproc.openai.ValidationStage;
 import dev.weir.extproc.routing.ModelAccessStage;
 import dev.weir.extproc.routing.RouteStage;
+import dev.weir.extproc.safety.SafetyStage;
 import dev.weir.extproc.telemetry.TelemetryStage;
 import dev.weir.extproc.tokens.UsageStage;
 import java.util.Comparator;
@@ -45,6 +46,7 @@ public final class Pipeline {
         new Entry("authenticate", RequestSlot.AUTHENTICATE, null, AuthenticationStage::new),
         new Entry("validate", RequestSlot.VALIDATE, null, ValidationStage::new),
         new Entry("model-access", RequestSlot.VALIDATE, null, ModelAccessStage::new),
+        new Entry("safety", RequestSlot.PROMPT_CHECKS, ResponseSlot.RESPONSE_CHECKS, SafetyStage::new),
         new Entry("limits", RequestSlot.LIMITS, ResponseSlot.SETTLE, LimitStage::new),
         new Entry("route", RequestSlot.ROUTE, ResponseSlot.ROUTE, RouteStage::new),
         new Entry("usage", null, ResponseSlot.USAGE, UsageStage::new),

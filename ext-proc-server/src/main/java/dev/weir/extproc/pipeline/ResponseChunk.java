@@ -17,6 +17,7 @@ public final class ResponseChunk {
   private boolean parsed;
   private boolean dropped;
   private boolean replaced;
+  private java.util.List<String> before = java.util.List.of();
 
   public ResponseChunk(String data, boolean streamed) {
     this.data = data;
@@ -72,5 +73,16 @@ public final class ResponseChunk {
 
   public boolean replaced() {
     return replaced;
+  }
+
+  /** Sends another event ahead of this one (streams only), such as text held back until the end. */
+  public void insertBefore(String eventData) {
+    before = new java.util.ArrayList<>(before);
+    before.add(eventData);
+  }
+
+  /** Events to send ahead of this one, in order. */
+  public java.util.List<String> inserted() {
+    return before;
   }
 }

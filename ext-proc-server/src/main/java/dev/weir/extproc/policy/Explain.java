@@ -61,6 +61,12 @@ public final class Explain {
       out.append(String.format(Locale.ROOT, "  %-16s %-8s %s\n", a.name(), a.level().name().toLowerCase(Locale.ROOT),
           describe(limit)));
     }
+    out.append("\ncontent safety (strictest of global, model, consumer):\n");
+    if (!resolved.safety().active()) {
+      out.append("  none: prompts and answers are not checked\n");
+    } else {
+      resolved.safety().describe().forEach(line -> out.append("  ").append(line).append('\n'));
+    }
     out.append("\nbackends of pool ").append(model.getPool()).append(":\n");
     Pool pool = find(config.getPoolsList(), p -> p.getName().equals(model.getPool())).orElseThrow();
     for (PoolMember m : pool.getMembersList()) {

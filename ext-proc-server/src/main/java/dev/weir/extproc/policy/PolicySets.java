@@ -3,6 +3,8 @@ package dev.weir.extproc.policy;
 import dev.weir.config.v1.Consumer;
 import dev.weir.config.v1.GatewayConfig;
 import dev.weir.config.v1.Model;
+import dev.weir.config.v1.SafetyPolicy;
+import dev.weir.extproc.safety.SafetyRules;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
@@ -24,8 +26,8 @@ public final class PolicySets {
   /** One policy in a resolved set and the level it came from. */
   public record Attached(String name, Level level) {}
 
-  /** The resolved set for one (consumer, model). */
-  public record Resolved(List<Attached> limits) {
+  /** The resolved set for one (consumer, model): its limits and its content-safety rules. */
+  public record Resolved(List<Attached> limits, SafetyRules safety) {
     public List<String> limitNames() {
       return limits.stream().map(Attached::name).toList();
     }
@@ -34,17 +36,27 @@ public final class PolicySets {
   private final List<String> global;
   private final Map<String, List<String>> byModel = new HashMap<>();
   private final Map<String, List<String>> byConsumer = new HashMap<>();
+  private final SafetyPolicy globalSafety;
+  private final Map<String, SafetyPolicy> modelSafety = new HashMap<>();
+  private final Map<String, SafetyPolicy> consumerSafety = new HashMap<>();
   // Keys are (consumer, model) pairs that passed authentication and model access, so the
   // config bounds how many there can be.
   private final Map<String, Resolved> resolved = new ConcurrentHashMap<>();
 
   public PolicySets(GatewayConfig config) {
     global = config.getPolicies().getLimitsList();
+    globalSafety = config.getPolicies().hasSafety() ? config.getPolicies().getSafety() : null;
     for (Model m : config.getModelsList()) {
       byModel.put(m.getName(), m.getPolicies().getLimitsList());
+      if (m.getPolicies().hasSafety()) {
+        modelSafety.put(m.getName(), m.getPolicies().getSafety());
+      }
     }
     for (Consumer c : config.getConsumersList()) {
       byConsumer.put(c.getName(), c.getLimitsList());
+      if (c.hasSafety()) {
+        consumerSafety.put(c.getName(), c.getSafety());
+      }
     }
   }
 
@@ -55,7 +67,17 @@ public final class PolicySets {
       add(out, seen, global, Level.GLOBAL);
       add(out, seen, byModel.getOrDefault(model, List.of()), Level.MODEL);
       add(out, seen, byConsumer.getOrDefault(consumer, List.of()), Level.CONSUMER);
-      return new Resolved(List.copyOf(out));
+      List<SafetyRules.Level> safety = new ArrayList<>();
+      if (globalSafety != null) {
+        safety.add(new SafetyRules.Level("global", globalSafety));
+      }
+      if (modelSafety.containsKey(model)) {
+        safety.add(new SafetyRules.Level("model", modelSafety.get(model)));
+      }
+      if (consumerSafety.containsKey(consumer)) {
+        safety.add(new SafetyRules.Level("consumer", consumerSafety.get(consumer)));
+      }
+      return new Resolved(List.copyOf(out), SafetyRules.resolve(safety));
     });
   }
 

@@ -216,6 +216,9 @@ public final class RouterExchange implements Exchange {
           break;
         }
       }
+      for (String data : chunk.inserted()) {
+        passOn.writeBytes(("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
+      }
       if (chunk.replaced() && !chunk.dropped()) {
         passOn.writeBytes(("data: " + chunk.data() + "\n\n").getBytes(StandardCharsets.UTF_8));
       } else if (!chunk.dropped()) {
