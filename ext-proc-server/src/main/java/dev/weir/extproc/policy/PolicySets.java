@@ -1,8 +1,10 @@
 package dev.weir.extproc.policy;
 
+import dev.weir.config.v1.CachePolicy;
 import dev.weir.config.v1.Consumer;
 import dev.weir.config.v1.GatewayConfig;
 import dev.weir.config.v1.Model;
+import dev.weir.extproc.cache.CacheRules;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
@@ -13,8 +15,8 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The policies that apply to one consumer calling one model: the global floor, then the model's,
- * then the consumer's, without repeats. A lower level can only add to a higher one, so no consumer
- * can switch off what the organisation set. Resolved once per (consumer, model) pair of the config;
+ * then the consumer's, without repeats. A lower level can only add limits to a higher one, and only
+ * tighten its cache policy, so no consumer can switch off what the organisation set. Resolved once per (consumer, model) pair of the config;
  * thread-safe.
  */
 public final class PolicySets {
@@ -24,8 +26,8 @@ public final class PolicySets {
   /** One policy in a resolved set and the level it came from. */
   public record Attached(String name, Level level) {}
 
-  /** The resolved set for one (consumer, model). */
-  public record Resolved(List<Attached> limits) {
+  /** The resolved set for one (consumer, model); {@code cache} merged by {@link CacheRules#resolve}. */
+  public record Resolved(List<Attached> limits, CacheRules cache) {
     public List<String> limitNames() {
       return limits.stream().map(Attached::name).toList();
     }
@@ -34,17 +36,27 @@ public final class PolicySets {
   private final List<String> global;
   private final Map<String, List<String>> byModel = new HashMap<>();
   private final Map<String, List<String>> byConsumer = new HashMap<>();
+  private final CachePolicy globalCache;
+  private final Map<String, CachePolicy> cacheByModel = new HashMap<>();
+  private final Map<String, CachePolicy> cacheByConsumer = new HashMap<>();
   // Keys are (consumer, model) pairs that passed authentication and model access, so the
   // config bounds how many there can be.
   private final Map<String, Resolved> resolved = new ConcurrentHashMap<>();
 
   public PolicySets(GatewayConfig config) {
     global = config.getPolicies().getLimitsList();
+    globalCache = config.getPolicies().hasCache() ? config.getPolicies().getCache() : null;
     for (Model m : config.getModelsList()) {
       byModel.put(m.getName(), m.getPolicies().getLimitsList());
+      if (m.getPolicies().hasCache()) {
+        cacheByModel.put(m.getName(), m.getPolicies().getCache());
+      }
     }
     for (Consumer c : config.getConsumersList()) {
       byConsumer.put(c.getName(), c.getLimitsList());
+      if (c.hasCache()) {
+        cacheByConsumer.put(c.getName(), c.getCache());
+      }
     }
   }
 
@@ -55,7 +67,8 @@ public final class PolicySets {
       add(out, seen, global, Level.GLOBAL);
       add(out, seen, byModel.getOrDefault(model, List.of()), Level.MODEL);
       add(out, seen, byConsumer.getOrDefault(consumer, List.of()), Level.CONSUMER);
-      return new Resolved(List.copyOf(out));
+      return new Resolved(List.copyOf(out), CacheRules.resolve(java.util.Arrays.asList(globalCache,
+          cacheByModel.get(model), cacheByConsumer.get(consumer))));
     });
   }
 

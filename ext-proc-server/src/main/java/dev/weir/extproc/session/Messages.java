@@ -122,8 +122,10 @@ public final class Messages {
 
   public static ProcessingResponse immediate(int status, byte[] json, String details,
       Map<String, String> extra) {
-    HeaderMutation.Builder headers = HeaderMutation.newBuilder()
-        .addSetHeaders(set("content-type", "application/json"));
+    HeaderMutation.Builder headers = HeaderMutation.newBuilder();
+    if (!extra.containsKey("content-type")) {
+      headers.addSetHeaders(set("content-type", "application/json"));
+    }
     extra.forEach((k, v) -> headers.addSetHeaders(set(k, v)));
     return ProcessingResponse.newBuilder().setImmediateResponse(ImmediateResponse.newBuilder()
         .setStatus(HttpStatus.newBuilder().setCodeValue(status))
