@@ -199,7 +199,9 @@ public final class CacheStage implements Stage {
     }
     long now = System.currentTimeMillis();
     JsonNode u = answer.path("usage");
-    exchange.gateway().stores().cache().store(new CachedAnswer(key.partition(), key.key(), key.lastTurnText(),
+    // Only entries the semantic tier may match carry their prompt, so exact-only caches embed nothing.
+    String prompt = rules.semantic() ? key.lastTurnText() : null;
+    exchange.gateway().stores().cache().store(new CachedAnswer(key.partition(), key.key(), prompt,
         answer.toString(), u.path("prompt_tokens").asLong(0), u.path("completion_tokens").asLong(0), now,
         now + rules.ttlSeconds() * 1000));
     return Decision.proceed();

@@ -21,12 +21,16 @@ public interface SemanticTier extends AutoCloseable {
   @Override
   void close();
 
-  /** The tier for these settings. */
+  /**
+   * The tier for these settings: embeddings and an ANN index in this process. The model loads on
+   * first use, so a gateway whose policies never switch the tier on never loads it.
+   */
   static SemanticTier create(CacheSettings settings) {
-    return NONE;
+    return new LuceneSemanticTier(new Embedder(settings.getEmbeddingThreads()),
+        new HitVerifier(HitVerifier.DEFAULT_MAX_DIFFERENT_WORDS), 500);
   }
 
-  /** No semantic matching: every lookup misses. */
+  /** No semantic matching: every lookup misses (for caches that only use the exact tier). */
   SemanticTier NONE = new SemanticTier() {
     @Override
     public void add(CachedAnswer a) {}

@@ -274,4 +274,23 @@ class CacheStageTest {
       assertFalse(gw.stores().cache().shared());
     }
   }
+
+  @Test
+  void aParaphraseIsServedFromTheSemanticTierWithItsSimilarityAndANegationIsNot() throws Exception {
+    String yaml = CONFIG.replace("tiers: [ exact ]", "tiers: [ exact, semantic ]");
+    try (GatewayRuntime gw = runtime(yaml)) {
+      String asked = "{\"model\":\"gpt-4o\",\"temperature\":0,\"max_tokens\":20,\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}";
+      assertEquals("miss", call(gw, KEY_B, asked.formatted("How do I reverse a list in Python?")).cacheHeader());
+      ((LuceneSemanticTier) gw.stores().cache().semanticTier()).awaitIndexed();
+      RouterExchange x = new RouterExchange(gw);
+      x.handle(requestHeaders(false, ":method", "POST", ":path", "/v1/chat/completions", "authorization",
+          "Bearer " + KEY_B));
+      ProcessingResponse r = x.handle(requestBody(asked.formatted("How can I reverse a list in Python?")));
+      assertEquals("hit-semantic", setHeaders(r).get(CacheStage.HEADER));
+      assertTrue(Double.parseDouble(setHeaders(r).get("x-weir-cache-similarity")) >= 0.9);
+      assertEquals("miss", call(gw, KEY_B, asked.formatted("How do I not reverse a list in Python?")).cacheHeader());
+      assertEquals("miss", call(gw, KEY_A, asked.formatted("How can I reverse a list in Python?")).cacheHeader(),
+          "another consumer's partition");
+    }
+  }
 }
