@@ -108,4 +108,43 @@ class CacheSharingIT {
     }
     assertTrue(shared, "an entry stored through A is served by B again once Redis is back");
   }
+
+  @Test
+  void everyReplicaLearnsNewEntriesForItsSemanticIndexAndARestartedOneRebuildsIt() throws Exception {
+    for (Gateway g : new Gateway[] {a, b, c}) {
+      g.close();
+    }
+    String semantic = YAML.replace("tiers: [ exact ]", "tiers: [ exact, semantic ]");
+    java.util.function.Supplier<Gateway> replica = () -> {
+      try {
+        return new Gateway(semantic.formatted(ApiKeys.hash(KEY)).replace("REDIS", redis.uri()), upstream);
+      } catch (Exception e) {
+        throw new IllegalStateException(e);
+      }
+    };
+    a = replica.get();
+    b = replica.get();
+    c = replica.get();
+    assertEquals("miss", a.chat(KEY, chat("How do I reverse a list in Python?")).header("x-weir-cache"));
+    awaitEntries(1);
+    String paraphrase = chat("How can I reverse a list in Python?");
+    awaitLearnt(b);
+    assertEquals("hit-semantic", b.chat(KEY, paraphrase).header("x-weir-cache"));
+    c.close();
+    c = replica.get();
+    awaitLearnt(c);
+    assertEquals("hit-semantic", c.chat(KEY, paraphrase).header("x-weir-cache"),
+        "the restarted replica rebuilt its index from Redis");
+    assertEquals(1, upstream.received().size());
+  }
+
+  /** Waits until a replica learnt the one entry from Redis and indexed it. */
+  static void awaitLearnt(Gateway g) throws InterruptedException {
+    var cache = g.server.runtime().stores().cache();
+    for (int i = 0; i < 200 && cache.localSize() < 1; i++) {
+      Thread.sleep(10);
+    }
+    assertEquals(1, cache.localSize());
+    ((dev.weir.extproc.cache.LuceneSemanticTier) cache.semanticTier()).awaitIndexed();
+  }
 }
