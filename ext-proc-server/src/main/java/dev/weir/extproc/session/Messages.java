@@ -123,6 +123,9 @@ public final class Messages {
   public static ProcessingResponse immediate(int status, byte[] json, String details,
       Map<String, String> extra) {
     HeaderMutation.Builder headers = HeaderMutation.newBuilder();
+    // Envoy applies these to its local reply's headers after making them (ext_proc.cc,
+    // Filter::sendImmediateResponse → sendLocalReply's modify_headers), so a content-type given
+    // here (an SSE replay of a cache hit) replaces the default one.
     if (!extra.containsKey("content-type")) {
       headers.addSetHeaders(set("content-type", "application/json"));
     }
