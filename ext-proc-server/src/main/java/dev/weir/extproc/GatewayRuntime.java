@@ -30,21 +30,25 @@ public final class GatewayRuntime implements AutoCloseable {
    * Where limit counters live. Kept across config reloads, so counts survive them; replaced only
    * when the Redis settings change.
    */
-  public record Stores(dev.weir.config.v1.RedisSettings redis, LimitStore shared, LocalLimitStore fallback)
-      implements AutoCloseable {
+  public record Stores(dev.weir.config.v1.RedisSettings redis, LimitStore shared, LocalLimitStore fallback,
+      dev.weir.extproc.cache.ResponseCache cache) implements AutoCloseable {
     /** Stores for {@code config}: the previous ones if they still fit, else new ones. */
     public static Stores forConfig(GatewayConfig config, Stores previous) {
       var redis = config.hasRedis() ? config.getRedis() : null;
-      if (previous != null && java.util.Objects.equals(previous.redis(), redis)) {
+      boolean caching = dev.weir.extproc.cache.ResponseCache.configured(config);
+      if (previous != null && java.util.Objects.equals(previous.redis(), redis)
+          && previous.cache().shared() == (caching && redis != null)) {
         return previous;
       }
       // Shared counters in Redis when configured; else (and as the fail-open fallback) in-process.
       LimitStore shared = redis != null ? new RedisLimitStore(redis, "weir:") : new LocalLimitStore();
-      return new Stores(redis, shared, new LocalLimitStore());
+      return new Stores(redis, shared, new LocalLimitStore(),
+          new dev.weir.extproc.cache.ResponseCache(config.getCache(), caching ? redis : null));
     }
 
     @Override
     public void close() {
+      cache.close();
       if (shared instanceof AutoCloseable c) {
         try {
           c.close();

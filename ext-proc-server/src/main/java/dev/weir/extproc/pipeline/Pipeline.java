@@ -1,6 +1,7 @@
 package dev.weir.extproc.pipeline;
 
 import dev.weir.extproc.auth.AuthenticationStage;
+import dev.weir.extproc.cache.CacheStage;
 import dev.weir.extproc.limits.LimitStage;
 import dev.weir.extproc.openai.ValidationStage;
 import dev.weir.extproc.routing.ModelAccessStage;
@@ -47,6 +48,7 @@ public final class Pipeline {
         new Entry("validate", RequestSlot.VALIDATE, null, ValidationStage::new),
         new Entry("model-access", RequestSlot.VALIDATE, null, ModelAccessStage::new),
         new Entry("safety", RequestSlot.PROMPT_CHECKS, ResponseSlot.RESPONSE_CHECKS, SafetyStage::new),
+        new Entry("cache", RequestSlot.CACHE_LOOKUP, ResponseSlot.CACHE_STORE, CacheStage::new),
         new Entry("limits", RequestSlot.LIMITS, ResponseSlot.SETTLE, LimitStage::new),
         new Entry("route", RequestSlot.ROUTE, ResponseSlot.ROUTE, RouteStage::new),
         new Entry("usage", null, ResponseSlot.USAGE, UsageStage::new),

@@ -67,6 +67,8 @@ public final class Explain {
     } else {
       resolved.safety().describe().forEach(line -> out.append("  ").append(line).append('\n'));
     }
+    out.append("\ncache (global, then model, then consumer; a lower level only tightens):\n  ")
+        .append(describe(resolved.cache())).append('\n');
     out.append("\nbackends of pool ").append(model.getPool()).append(":\n");
     Pool pool = find(config.getPoolsList(), p -> p.getName().equals(model.getPool())).orElseThrow();
     for (PoolMember m : pool.getMembersList()) {
@@ -83,6 +85,21 @@ public final class Explain {
   private static String slot(String stage, String slotName) {
     String slot = slotName.toLowerCase(Locale.ROOT).replace('_', ' ');
     return slot.equals(stage) ? "" : "(" + slot + ")";
+  }
+
+  private static String describe(dev.weir.extproc.cache.CacheRules c) {
+    if (!c.enabled()) {
+      return "off";
+    }
+    List<String> tiers = new ArrayList<>();
+    if (c.exact()) tiers.add("exact");
+    if (c.semantic()) {
+      tiers.add(String.format(Locale.ROOT, "semantic (threshold %.2f, verifier %s)", c.threshold(),
+          c.verify() ? "check" : "skip"));
+    }
+    return String.join(" + ", tiers) + ", ttl " + c.ttlSeconds() + " s, shared per " + String.join(" + ", c.varyBy())
+        + ", at most " + c.maxMessages() + " messages, temperature <= " + c.maxTemperature()
+        + (c.allowSeed() ? " or a seed" : "") + (c.ignoreSystemMessages() ? ", system messages ignored" : "");
   }
 
   private static String describe(Limit l) {

@@ -1,10 +1,12 @@
 package dev.weir.extproc.policy;
 
+import dev.weir.config.v1.CachePolicy;
 import dev.weir.config.v1.Consumer;
 import dev.weir.config.v1.GatewayConfig;
 import dev.weir.config.v1.Model;
 import dev.weir.config.v1.SafetyPolicy;
 import dev.weir.extproc.safety.SafetyRules;
+import dev.weir.extproc.cache.CacheRules;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
@@ -15,8 +17,8 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The policies that apply to one consumer calling one model: the global floor, then the model's,
- * then the consumer's, without repeats. A lower level can only add to a higher one, so no consumer
- * can switch off what the organisation set. Resolved once per (consumer, model) pair of the config;
+ * then the consumer's, without repeats. A lower level can only add limits to a higher one, and only
+ * tighten its cache policy, so no consumer can switch off what the organisation set. Resolved once per (consumer, model) pair of the config;
  * thread-safe.
  */
 public final class PolicySets {
@@ -26,8 +28,11 @@ public final class PolicySets {
   /** One policy in a resolved set and the level it came from. */
   public record Attached(String name, Level level) {}
 
-  /** The resolved set for one (consumer, model): its limits and its content-safety rules. */
-  public record Resolved(List<Attached> limits, SafetyRules safety) {
+  /**
+   * The resolved set for one (consumer, model): its limits, its content-safety rules and its cache
+   * policy ({@code cache} merged by {@link CacheRules#resolve}).
+   */
+  public record Resolved(List<Attached> limits, SafetyRules safety, CacheRules cache) {
     public List<String> limitNames() {
       return limits.stream().map(Attached::name).toList();
     }
@@ -39,6 +44,9 @@ public final class PolicySets {
   private final SafetyPolicy globalSafety;
   private final Map<String, SafetyPolicy> modelSafety = new HashMap<>();
   private final Map<String, SafetyPolicy> consumerSafety = new HashMap<>();
+  private final CachePolicy globalCache;
+  private final Map<String, CachePolicy> cacheByModel = new HashMap<>();
+  private final Map<String, CachePolicy> cacheByConsumer = new HashMap<>();
   // Keys are (consumer, model) pairs that passed authentication and model access, so the
   // config bounds how many there can be.
   private final Map<String, Resolved> resolved = new ConcurrentHashMap<>();
@@ -46,14 +54,21 @@ public final class PolicySets {
   public PolicySets(GatewayConfig config) {
     global = config.getPolicies().getLimitsList();
     globalSafety = config.getPolicies().hasSafety() ? config.getPolicies().getSafety() : null;
+    globalCache = config.getPolicies().hasCache() ? config.getPolicies().getCache() : null;
     for (Model m : config.getModelsList()) {
       byModel.put(m.getName(), m.getPolicies().getLimitsList());
+      if (m.getPolicies().hasCache()) {
+        cacheByModel.put(m.getName(), m.getPolicies().getCache());
+      }
       if (m.getPolicies().hasSafety()) {
         modelSafety.put(m.getName(), m.getPolicies().getSafety());
       }
     }
     for (Consumer c : config.getConsumersList()) {
       byConsumer.put(c.getName(), c.getLimitsList());
+      if (c.hasCache()) {
+        cacheByConsumer.put(c.getName(), c.getCache());
+      }
       if (c.hasSafety()) {
         consumerSafety.put(c.getName(), c.getSafety());
       }
@@ -77,7 +92,8 @@ public final class PolicySets {
       if (consumerSafety.containsKey(consumer)) {
         safety.add(new SafetyRules.Level("consumer", consumerSafety.get(consumer)));
       }
-      return new Resolved(List.copyOf(out), SafetyRules.resolve(safety));
+      return new Resolved(List.copyOf(out), SafetyRules.resolve(safety), CacheRules.resolve(
+          java.util.Arrays.asList(globalCache, cacheByModel.get(model), cacheByConsumer.get(consumer))));
     });
   }
 

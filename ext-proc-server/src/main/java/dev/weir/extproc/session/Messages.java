@@ -122,8 +122,13 @@ public final class Messages {
 
   public static ProcessingResponse immediate(int status, byte[] json, String details,
       Map<String, String> extra) {
-    HeaderMutation.Builder headers = HeaderMutation.newBuilder()
-        .addSetHeaders(set("content-type", "application/json"));
+    HeaderMutation.Builder headers = HeaderMutation.newBuilder();
+    // Envoy applies these to its local reply's headers after making them (ext_proc.cc,
+    // Filter::sendImmediateResponse → sendLocalReply's modify_headers), so a content-type given
+    // here (an SSE replay of a cache hit) replaces the default one.
+    if (!extra.containsKey("content-type")) {
+      headers.addSetHeaders(set("content-type", "application/json"));
+    }
     extra.forEach((k, v) -> headers.addSetHeaders(set(k, v)));
     return ProcessingResponse.newBuilder().setImmediateResponse(ImmediateResponse.newBuilder()
         .setStatus(HttpStatus.newBuilder().setCodeValue(status))

@@ -12,8 +12,8 @@ class ExplainTest {
     String text = Explain.explain(PolicySetsTest.config(), Pipeline.standard(), "team", "big");
     int auth = text.indexOf("1. authenticate");
     int validate = text.indexOf("2. validate");
-    int limits = text.indexOf("5. limits");
-    int route = text.indexOf("6. route");
+    int limits = text.indexOf("6. limits");
+    int route = text.indexOf("7. route");
     assertTrue(auth >= 0 && auth < validate && validate < limits && limits < route, text);
     assertTrue(text.matches("(?s).*org-rpm\\s+global\\s+2 requests/min, counted per client-ip.*"), text);
     assertTrue(text.matches("(?s).*big-tpm\\s+model\\s+100000 tokens/min.*"), text);

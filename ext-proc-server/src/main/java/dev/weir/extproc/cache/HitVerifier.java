@@ -1,0 +1,133 @@
+package dev.weir.extproc.cache;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The semantic tier's second opinion on a candidate the embedding found close enough. Embeddings
+ * score a question and its negation, or the same question about other numbers, names or roles, as
+ * near-identical; this check refuses a pair whose numbers, negations, names, content words or word
+ * order differ. Chosen by measurement on QQP ({@code docs/benchmarks.md}): each rule removed
+ * wrong hits at a small cost in recall. Stateless, thread-safe.
+ */
+public final class HitVerifier {
+  private static final Pattern WORD = Pattern.compile("[\\p{L}\\p{N}]+(?:[.,]\\p{N}+)*");
+  private static final Pattern NUMBER = Pattern.compile("\\p{N}+(?:[.,]\\p{N}+)*");
+  private static final Set<String> NEGATIONS = Set.of("not", "no", "never", "none", "nobody", "nothing",
+      "neither", "nor", "cannot", "without", "nowhere", "hardly");
+  private static final Set<String> STOP = Set.of(("a an the is are was were be been being do does did i you he she it"
+      + " we they me my your his her its our their what which who whom whose how why when where there here this that"
+      + " these those to of in on at by for with from as and or but if then so than too very can could should would"
+      + " will shall may might must have has had having about into over under again further once just also any some"
+      + " such only own same other more most s t now get got make like one").split(" "));
+
+  /** The shipped setting, chosen on QQP (see docs/benchmarks.md). */
+  public static final int DEFAULT_MAX_DIFFERENT_WORDS = 1;
+
+  /** Content words that may differ between a stored prompt and a new one. */
+  private final int maxDifferentWords;
+
+  public HitVerifier(int maxDifferentWords) {
+    this.maxDifferentWords = maxDifferentWords;
+  }
+
+  /** True when {@code stored}'s answer may be served for {@code asked}. */
+  public boolean accepts(String stored, String asked) {
+    if (!numbers(stored).equals(numbers(asked))) {
+      return false;
+    }
+    List<String> a = words(stored);
+    List<String> b = words(asked);
+    if (negations(a) % 2 != negations(b) % 2 || !negationSet(a).equals(negationSet(b))) {
+      return false;
+    }
+    if (!names(stored).equals(names(asked))) {
+      return false;
+    }
+    List<String> ca = content(a);
+    List<String> cb = content(b);
+    Set<String> sa = new HashSet<>(ca);
+    Set<String> sb = new HashSet<>(cb);
+    Set<String> diff = new HashSet<>(sa);
+    diff.addAll(sb);
+    Set<String> both = new HashSet<>(sa);
+    both.retainAll(sb);
+    diff.removeAll(both);
+    if (diff.size() > maxDifferentWords) {
+      return false;
+    }
+    // The same words in another order: "X beats Y" is not "Y beats X".
+    List<String> orderA = ca.stream().filter(both::contains).distinct().toList();
+    List<String> orderB = cb.stream().filter(both::contains).distinct().toList();
+    return orderA.equals(orderB);
+  }
+
+  private static Set<String> numbers(String s) {
+    Set<String> out = new HashSet<>();
+    Matcher m = NUMBER.matcher(s);
+    while (m.find()) {
+      out.add(m.group().replace(",", ""));
+    }
+    return out;
+  }
+
+  static List<String> words(String s) {
+    List<String> out = new ArrayList<>();
+    Matcher m = WORD.matcher(s.toLowerCase(Locale.ROOT).replace("n't", " not").replace("’", "'"));
+    while (m.find()) {
+      out.add(m.group());
+    }
+    return out;
+  }
+
+  private static int negations(List<String> words) {
+    return (int) words.stream().filter(NEGATIONS::contains).count();
+  }
+
+  private static Set<String> negationSet(List<String> words) {
+    Set<String> out = new HashSet<>();
+    words.stream().filter(NEGATIONS::contains).forEach(out::add);
+    return out;
+  }
+
+  /** Capitalised words not at a sentence start, lower-cased: names of people, places, products. */
+  private static Set<String> names(String s) {
+    Set<String> out = new HashSet<>();
+    Matcher m = WORD.matcher(s);
+    int previousEnd = -1;
+    while (m.find()) {
+      String w = m.group();
+      String between = previousEnd < 0 ? "" : s.substring(previousEnd, m.start());
+      boolean sentenceStart = previousEnd < 0 || between.matches(".*[.!?:\\n].*");
+      if (!sentenceStart && Character.isUpperCase(w.codePointAt(0)) && !w.equals("I")) {
+        out.add(w.toLowerCase(Locale.ROOT));
+      }
+      previousEnd = m.end();
+    }
+    return out;
+  }
+
+  private static List<String> content(List<String> words) {
+    List<String> out = new ArrayList<>();
+    for (String w : words) {
+      if (!STOP.contains(w) && !NEGATIONS.contains(w)) {
+        out.add(stem(w));
+      }
+    }
+    return out;
+  }
+
+  private static String stem(String w) {
+    for (String suffix : new String[] {"ing", "ed", "es", "s", "ly"}) {
+      if (w.length() > 4 && w.endsWith(suffix)) {
+        return w.substring(0, w.length() - suffix.length());
+      }
+    }
+    return w;
+  }
+}

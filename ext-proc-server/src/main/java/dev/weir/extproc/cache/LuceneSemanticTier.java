@@ -1,0 +1,162 @@
+package dev.weir.extproc.cache;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.lucene.document.Document;
+import org.apache.lucene.document.Field;
+import org.apache.lucene.document.KnnFloatVectorField;
+import org.apache.lucene.document.StoredField;
+import org.apache.lucene.document.StringField;
+import org.apache.lucene.index.IndexWriter;
+import org.apache.lucene.index.IndexWriterConfig;
+import org.apache.lucene.index.Term;
+import org.apache.lucene.index.VectorSimilarityFunction;
+import org.apache.lucene.search.IndexSearcher;
+import org.apache.lucene.search.KnnFloatVectorQuery;
+import org.apache.lucene.search.ScoreDoc;
+import org.apache.lucene.search.SearcherManager;
+import org.apache.lucene.search.TermQuery;
+import org.apache.lucene.search.TopDocs;
+import org.apache.lucene.store.ByteBuffersDirectory;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The semantic tier on an in-memory Lucene index: one HNSW graph of prompt embeddings (dot product
+ * of unit vectors), searched with a filter on the partition, so a lookup only ever sees its own
+ * partition's entries. New entries are embedded and indexed by one background thread; the searcher
+ * is refreshed before a lookup when entries were added. Thread-safe.
+ */
+public final class LuceneSemanticTier implements SemanticTier {
+  private static final Logger log = LoggerFactory.getLogger(LuceneSemanticTier.class);
+  /** Candidates checked by the verifier, nearest first. */
+  static final int CANDIDATES = 4;
+  private final Embedder embedder;
+  private final HitVerifier verifier;
+  private final long embedTimeoutMillis;
+  private final ByteBuffersDirectory directory = new ByteBuffersDirectory();
+  private final IndexWriter writer;
+  private final SearcherManager searchers;
+  private final AtomicBoolean dirty = new AtomicBoolean();
+  private final ThreadPoolExecutor indexer = new ThreadPoolExecutor(1, 1, 0, TimeUnit.MILLISECONDS,
+      new ArrayBlockingQueue<>(200_000), r -> {
+        Thread t = new Thread(r, "weir-cache-index");
+        t.setDaemon(true);
+        return t;
+      }, new ThreadPoolExecutor.DiscardPolicy());
+
+  public LuceneSemanticTier(Embedder embedder, HitVerifier verifier, long embedTimeoutMillis) {
+    this.embedder = embedder;
+    this.verifier = verifier;
+    this.embedTimeoutMillis = embedTimeoutMillis;
+    try {
+      writer = new IndexWriter(directory, new IndexWriterConfig().setRAMBufferSizeMB(64));
+      searchers = new SearcherManager(writer, null);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  @Override
+  public void add(CachedAnswer a) {
+    if (a.lastTurnText() != null) {
+      indexer.execute(() -> index(a.partition(), a.key(), a.lastTurnText(), embedder.embedHere(a.lastTurnText())));
+    }
+  }
+
+  /** Indexes a prompt whose embedding is known (the benchmark loads entries this way). */
+  public void index(String partition, String key, String text, float[] vector) {
+    Document d = new Document();
+    String id = partition + ":" + key;
+    d.add(new StringField("id", id, Field.Store.NO));
+    d.add(new StringField("partition", partition, Field.Store.NO));
+    d.add(new StoredField("key", key));
+    d.add(new StoredField("text", text));
+    d.add(new KnnFloatVectorField("v", vector, VectorSimilarityFunction.DOT_PRODUCT));
+    try {
+      writer.updateDocument(new Term("id", id), d);
+      dirty.set(true);
+    } catch (IOException | RuntimeException e) {
+      log.warn("cache: could not index an entry: {}", e.toString());
+    }
+  }
+
+  @Override
+  public void remove(CachedAnswer a) {
+    try {
+      writer.deleteDocuments(new Term("id", a.partition() + ":" + a.key()));
+      dirty.set(true);
+    } catch (IOException | RuntimeException e) {
+      log.warn("cache: could not drop an entry from the index: {}", e.toString());
+    }
+  }
+
+  @Override
+  public Match find(String partition, String text, double threshold, boolean verify) {
+    float[] v = embedder.embed(text, embedTimeoutMillis);
+    return v == null ? null : find(partition, text, v, threshold, verify);
+  }
+
+  /** The lookup for a prompt whose embedding is known. */
+  public Match find(String partition, String text, float[] vector, double threshold, boolean verify) {
+    try {
+      if (dirty.getAndSet(false)) {
+        searchers.maybeRefreshBlocking();
+      }
+      IndexSearcher s = searchers.acquire();
+      try {
+        TopDocs top = s.search(new KnnFloatVectorQuery("v", vector, CANDIDATES,
+            new TermQuery(new Term("partition", partition))), CANDIDATES);
+        for (ScoreDoc sd : top.scoreDocs) {
+          // Lucene scores DOT_PRODUCT as (1 + cosine) / 2 for unit vectors.
+          double cosine = 2 * sd.score - 1;
+          if (cosine < threshold) {
+            break;
+          }
+          Document d = s.storedFields().document(sd.doc);
+          if (!verify || verifier.accepts(d.get("text"), text)) {
+            return new Match(partition, d.get("key"), cosine);
+          }
+        }
+        return null;
+      } finally {
+        searchers.release(s);
+      }
+    } catch (IOException | RuntimeException e) {
+      log.warn("cache: semantic lookup failed, a miss: {}", e.toString());
+      return null;
+    }
+  }
+
+  /** Waits until every entry handed to {@link #add} is indexed (tests, benchmark). */
+  public void awaitIndexed() throws InterruptedException {
+    while (indexer.getQueue().size() > 0 || indexer.getActiveCount() > 0) {
+      Thread.sleep(5);
+    }
+  }
+
+  /** Bytes the index holds: its files in memory plus the writer's buffers. */
+  public long memoryBytes() throws IOException {
+    writer.commit();
+    long bytes = writer.ramBytesUsed();
+    for (String f : directory.listAll()) {
+      bytes += directory.fileLength(f);
+    }
+    return bytes;
+  }
+
+  @Override
+  public void close() {
+    indexer.shutdownNow();
+    try {
+      searchers.close();
+      writer.close();
+    } catch (IOException e) {
+      log.debug("cache: closing the index: {}", e.toString());
+    }
+  }
+}

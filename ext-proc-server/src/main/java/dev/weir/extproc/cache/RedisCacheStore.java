@@ -1,0 +1,196 @@
+package dev.weir.extproc.cache;
+
+import dev.weir.config.v1.RedisSettings;
+import io.lettuce.core.ClientOptions;
+import io.lettuce.core.KeyValue;
+import io.lettuce.core.Range;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisException;
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.codec.ByteArrayCodec;
+import io.lettuce.core.codec.RedisCodec;
+import io.lettuce.core.codec.StringCodec;
+import io.lettuce.core.pubsub.RedisPubSubAdapter;
+import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Cached answers in Redis through Lettuce, shared by every replica: one string per entry with its
+ * TTL, a sorted set of entries by expiry that caps their number (the soonest to expire go first),
+ * and a pub/sub channel on which replicas announce new entries and flushes, so each can keep its
+ * own semantic index. Any Redis failure is reported as an exception the caller turns into a miss.
+ *
+ * <p>Blocking: calls wait on Lettuce's sync API for at most the configured {@code timeoutMillis};
+ * exchanges run on virtual threads, so a wait never holds a Netty event loop. While disconnected,
+ * commands are rejected at once rather than queued. Standalone and Sentinel URIs (the put script
+ * touches keys it does not declare, which Redis Cluster forbids).
+ */
+public final class RedisCacheStore implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(RedisCacheStore.class);
+  static final String PREFIX = "weir:cache:";
+  static final String ENTRY = PREFIX + "e:";
+  static final String ORDER = PREFIX + "order";
+  static final String CHANNEL = PREFIX + "events";
+  /** KEYS: entry, order. ARGV: value, ttl ms, expiry ms, member, max entries, entry prefix, now ms. */
+  static final String PUT = """
+      redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+      redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[7])
+      redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+      local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
+      if over > 0 then
+        local old = redis.call('ZPOPMIN', KEYS[2], over)
+        for i = 1, #old, 2 do redis.call('DEL', ARGV[6] .. old[i]) end
+      end
+      return 1
+      """;
+  private static final RedisCodec<String, byte[]> CODEC = RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE);
+
+  private final RedisSettings settings;
+  private final int maxEntries;
+  private final Object connectLock = new Object();
+  private volatile RedisClient client;
+  private volatile RedisCommands<String, byte[]> commands;
+  private volatile StatefulRedisPubSubConnection<String, String> pubSub;
+  private volatile long lastConnectAttempt;
+  private final Consumer<String> onEvent;
+
+  /**
+   * Does not connect yet: the first use does, so a gateway starts while Redis is down.
+   *
+   * @param onEvent receives each message of the channel ({@code put <partition> <key>},
+   *     {@code flush <partition>} or {@code flush *}), this replica's own included
+   */
+  public RedisCacheStore(RedisSettings settings, int maxEntries, Consumer<String> onEvent) {
+    this.settings = settings;
+    this.maxEntries = maxEntries;
+    this.onEvent = onEvent;
+  }
+
+  private RedisCommands<String, byte[]> commands() {
+    RedisCommands<String, byte[]> c = commands;
+    if (c != null) {
+      return c;
+    }
+    synchronized (connectLock) {
+      if (commands != null) {
+        return commands;
+      }
+      long now = System.currentTimeMillis();
+      if (now - lastConnectAttempt < 1000) {
+        throw new RedisException("Redis not connected (retrying every second)");
+      }
+      lastConnectAttempt = now;
+      RedisURI uri = RedisURI.create(settings.getUri());
+      uri.setTimeout(Duration.ofMillis(settings.getTimeoutMillis()));
+      RedisClient created = RedisClient.create(uri);
+      created.setOptions(ClientOptions.builder()
+          .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
+      try {
+        StatefulRedisConnection<String, byte[]> conn = created.connect(CODEC);
+        StatefulRedisPubSubConnection<String, String> sub = created.connectPubSub();
+        sub.addListener(new RedisPubSubAdapter<>() {
+          @Override
+          public void message(String channel, String message) {
+            try {
+              onEvent.accept(message);
+            } catch (RuntimeException e) {
+              log.warn("cache event {} failed: {}", message, e.toString());
+            }
+          }
+        });
+        sub.sync().subscribe(CHANNEL);
+        client = created;
+        pubSub = sub;
+        commands = conn.sync();
+        return commands;
+      } catch (RedisException e) {
+        created.shutdown();
+        throw e;
+      }
+    }
+  }
+
+  /** Connects now if it can (at start, so this replica hears about new entries at once). */
+  public boolean tryConnect() {
+    try {
+      commands();
+      return true;
+    } catch (RedisException e) {
+      return false;
+    }
+  }
+
+  public CachedAnswer get(String partition, String key) {
+    byte[] v = commands().get(ENTRY + partition + ":" + key);
+    return v == null ? null : CachedAnswer.fromBytes(v);
+  }
+
+  public void put(CachedAnswer a, long nowMillis) {
+    String member = a.partition() + ":" + a.key();
+    byte[][] args = {
+        a.toBytes(), bytes(Long.toString(Math.max(1, a.expiresAtMillis() - nowMillis))),
+        bytes(Long.toString(a.expiresAtMillis())), bytes(member), bytes(Integer.toString(maxEntries)),
+        bytes(ENTRY), bytes(Long.toString(nowMillis))};
+    RedisCommands<String, byte[]> c = commands();
+    c.eval(PUT, ScriptOutputType.INTEGER, new String[] {ENTRY + member, ORDER}, args);
+    c.publish(CHANNEL, bytes("put " + a.partition() + " " + a.key()));
+  }
+
+  /** Every live entry (for a replica's semantic index at start), read in batches. */
+  public void forEachLive(long nowMillis, Consumer<CachedAnswer> sink) {
+    RedisCommands<String, byte[]> c = commands();
+    List<byte[]> members = c.zrangebyscore(ORDER, Range.create((double) nowMillis, Double.POSITIVE_INFINITY));
+    for (int i = 0; i < members.size(); i += 500) {
+      List<String> keys = new ArrayList<>();
+      for (byte[] m : members.subList(i, Math.min(members.size(), i + 500))) {
+        keys.add(ENTRY + new String(m, StandardCharsets.UTF_8));
+      }
+      for (KeyValue<String, byte[]> kv : c.mget(keys.toArray(String[]::new))) {
+        if (kv.hasValue()) {
+          CachedAnswer a = CachedAnswer.fromBytes(kv.getValue());
+          if (a != null) {
+            sink.accept(a);
+          }
+        }
+      }
+    }
+  }
+
+  /** Deletes a partition's entries, or all ({@code partition} null), and tells every replica. */
+  public long flush(String partition) {
+    RedisCommands<String, byte[]> c = commands();
+    String pattern = partition == null ? "" : partition + ":";
+    List<byte[]> members = c.zrange(ORDER, 0, -1);
+    long deleted = 0;
+    for (byte[] m : members) {
+      String member = new String(m, StandardCharsets.UTF_8);
+      if (member.startsWith(pattern)) {
+        deleted += c.del(ENTRY + member);
+        c.zrem(ORDER, m);
+      }
+    }
+    c.publish(CHANNEL, bytes("flush " + (partition == null ? "*" : partition)));
+    return deleted;
+  }
+
+  private static byte[] bytes(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  @Override
+  public void close() {
+    RedisClient c = client;
+    if (c != null) {
+      c.shutdown();
+    }
+  }
+}

@@ -1,0 +1,49 @@
+package dev.weir.extproc.cache;
+
+import dev.weir.config.v1.CacheSettings;
+
+/**
+ * The semantic tier's index: stored prompts by partition, searched for the nearest neighbour of a
+ * new prompt. Thread-safe.
+ */
+public interface SemanticTier extends AutoCloseable {
+  /** A stored prompt close enough to the new one, and how close. */
+  record Match(String partition, String key, double similarity) {}
+
+  /** Indexes an entry's prompt (entries without one are ignored). */
+  void add(CachedAnswer a);
+
+  void remove(CachedAnswer a);
+
+  /** The nearest stored prompt in {@code partition} at or above the threshold that the verifier accepts. */
+  Match find(String partition, String text, double threshold, boolean verify);
+
+  @Override
+  void close();
+
+  /**
+   * The tier for these settings: embeddings and an ANN index in this process. The model loads on
+   * first use, so a gateway whose policies never switch the tier on never loads it.
+   */
+  static SemanticTier create(CacheSettings settings) {
+    return new LuceneSemanticTier(new Embedder(settings.getEmbeddingThreads()),
+        new HitVerifier(HitVerifier.DEFAULT_MAX_DIFFERENT_WORDS), 500);
+  }
+
+  /** No semantic matching: every lookup misses (for caches that only use the exact tier). */
+  SemanticTier NONE = new SemanticTier() {
+    @Override
+    public void add(CachedAnswer a) {}
+
+    @Override
+    public void remove(CachedAnswer a) {}
+
+    @Override
+    public Match find(String partition, String text, double threshold, boolean verify) {
+      return null;
+    }
+
+    @Override
+    public void close() {}
+  };
+}
