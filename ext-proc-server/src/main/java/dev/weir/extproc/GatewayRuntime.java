@@ -63,7 +63,9 @@ public final class GatewayRuntime implements AutoCloseable {
   public GatewayRuntime(GatewayConfig config, Function<String, String> env, GatewayMetrics metrics, Stores stores)
       throws Credentials.UnresolvableCredentialException {
     this.config = config;
-    this.authenticator = new Authenticator(config.getConsumersList());
+    var identityProviders = dev.weir.extproc.identity.IdentityProviders.of(config.getIdentityProvidersList());
+    identityProviders.warmUp();
+    this.authenticator = new Authenticator(config.getConsumersList(), identityProviders);
     this.routing = new RoutingTable(config, env);
     this.metrics = metrics;
     Map<String, String> encodings = new HashMap<>();

@@ -111,6 +111,9 @@ public final class ConfigLoader {
         Path p = baseDir.resolve(backend.getCredential().getFile()).normalize();
         backend.getCredentialBuilder().setFile(p.toString());
       }
+      if (backend.getCredential().hasEntra() && baseDir != null) {
+        EntraCredentials.resolvePaths(backend.getCredentialBuilder().getEntraBuilder(), baseDir);
+      }
       if (backend.hasAws() && baseDir != null) {
         var aws = backend.getAwsBuilder();
         if (!aws.getProfileFile().isEmpty()) {
@@ -176,9 +179,10 @@ public final class ConfigLoader {
         if (name(path, c.getName(), "consumer") && !consumers.add(c.getName())) {
           add(path + ".name", "duplicate consumer name \"" + c.getName() + "\"");
         }
-        if (c.getKeysCount() == 0) {
-          add(path + ".keys", "at least one key hash is required");
+        if (c.getKeysCount() == 0 && c.getTokensCount() == 0) {
+          add(path + ".keys", "at least one key hash (or, under tokens, an identity provider's tokens) is required");
         }
+        IdentityRules.checkTokens(path, c, config, models, this::add);
         for (int k = 0; k < c.getKeysCount(); k++) {
           String key = c.getKeys(k);
           if (!KEY_HASH.matcher(key).matches()) {
@@ -201,6 +205,7 @@ public final class ConfigLoader {
           }
         }
       }
+      IdentityRules.checkProviders(config, this::add);
       checkLimits(config, consumers);
       checkPort("extProc.grpcPort", config.getExtProc().getGrpcPort());
       checkPort("extProc.adminPort", config.getExtProc().getAdminPort());
@@ -327,6 +332,14 @@ public final class ConfigLoader {
           add(path + ".credential", "is required for provider " + ProviderRules.yamlName(b.getProvider())
               + " ({ env: VAR } or { file: path })");
         }
+        return;
+      }
+      if (b.getCredential().hasEntra()) {
+        if (b.getProvider() != Provider.AZURE_OPENAI) {
+          add(path + ".credential.entra", "Entra ID tokens are only used by provider azure-openai");
+        }
+        EntraCredentials.check(path + ".credential.entra", b.getCredential().getEntra(), env, checkCredentials,
+            this::add);
         return;
       }
       if (rule != null && rule.signsWithAws()) {
@@ -464,7 +477,7 @@ public final class ConfigLoader {
       }
     }
 
-    private void add(String path, String message) {
+    void add(String path, String message) {
       problems.add(new ConfigProblem(path, lineOf(path), message));
     }
 

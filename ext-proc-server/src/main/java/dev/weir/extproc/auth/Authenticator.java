@@ -2,6 +2,7 @@ package dev.weir.extproc.auth;
 
 import dev.weir.config.ApiKeys;
 import dev.weir.config.v1.Consumer;
+import dev.weir.extproc.identity.IdentityProviders;
 import dev.weir.extproc.openai.ApiError;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -16,8 +17,17 @@ import java.util.Set;
  */
 public final class Authenticator {
   private final Map<String, Caller> byKeyHash = new HashMap<>();
+  private final IdentityProviders identityProviders;
+  private final TokenConsumers tokenConsumers;
 
   public Authenticator(List<Consumer> consumers) {
+    this(consumers, IdentityProviders.of(List.of()));
+  }
+
+  /** With identity providers, a bearer JWT is validated and mapped by consumers' token matchers. */
+  public Authenticator(List<Consumer> consumers, IdentityProviders identityProviders) {
+    this.identityProviders = identityProviders;
+    this.tokenConsumers = new TokenConsumers(consumers);
     for (Consumer c : consumers) {
       Set<String> models = new HashSet<>(c.getModelsList());
       Caller caller = new Caller(c.getName(), Set.copyOf(models), models.contains("*"));
@@ -30,7 +40,12 @@ public final class Authenticator {
   /** A caller, or the 401 to answer with. */
   public sealed interface Result permits Authenticated, Rejected {}
 
-  public record Authenticated(Caller caller) implements Result {}
+  /** @param claims the scalar claims of a token Weir validated (for {@code jwt:<claim>} limits), else empty */
+  public record Authenticated(Caller caller, Map<String, String> claims) implements Result {
+    public Authenticated(Caller caller) {
+      this(caller, Map.of());
+    }
+  }
 
   public record Rejected(ApiError error) implements Result {}
 
@@ -56,12 +71,29 @@ public final class Authenticator {
           "You didn't provide an API key. Send it as \"Authorization: Bearer <key>\" or in the"
               + " \"api-key\" (or \"x-api-key\") header."));
     }
+    if (identityProviders.any() && IdentityProviders.looksLikeJwt(key)) {
+      return authenticateToken(key);
+    }
     Caller caller = byKeyHash.get(ApiKeys.hash(key));
     if (caller == null) {
       return new Rejected(ApiError.unauthorized("invalid_api_key",
           "Incorrect API key provided: " + redact(key) + "."));
     }
     return new Authenticated(caller);
+  }
+
+  private Result authenticateToken(String token) {
+    IdentityProviders.Result verdict = identityProviders.validate(token);
+    if (verdict instanceof IdentityProviders.Invalid invalid) {
+      return new Rejected(invalid.error());
+    }
+    var valid = (IdentityProviders.Valid) verdict;
+    Caller caller = tokenConsumers.find(valid.provider(), valid.claims());
+    if (caller == null) {
+      return new Rejected(ApiError.forbidden("token_not_authorized", "The token is valid but no consumer of this"
+          + " gateway accepts it (identity provider \"" + valid.provider() + "\")."));
+    }
+    return new Authenticated(caller, IdentityProviders.scalarClaims(valid.claims()));
   }
 
   /** Shows enough of a wrong key to recognise it, as OpenAI does, never the whole key. */

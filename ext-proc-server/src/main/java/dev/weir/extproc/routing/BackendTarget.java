@@ -2,15 +2,22 @@ package dev.weir.extproc.routing;
 
 import dev.weir.config.v1.AwsCredentials;
 import dev.weir.config.v1.Provider;
+import dev.weir.extproc.backendauth.EntraTokens;
 import java.net.URI;
 
 /**
  * A backend as the upstream pass needs it: provider, base path, Azure api-version and the resolved
- * credential (or, for Bedrock, the region and where its AWS credentials come from).
+ * credential (or, for Bedrock, the region and where its AWS credentials come from; for Azure OpenAI
+ * with Entra ID, its token source).
  * {@link #toString()} never shows the credential.
  */
 public record BackendTarget(String name, Provider provider, URI url, String apiVersion, String credential,
-    int defaultMaxTokens, String region, AwsCredentials aws) {
+    int defaultMaxTokens, String region, AwsCredentials aws, EntraTokens entra) {
+
+  public BackendTarget(String name, Provider provider, URI url, String apiVersion, String credential,
+      int defaultMaxTokens, String region, AwsCredentials aws) {
+    this(name, provider, url, apiVersion, credential, defaultMaxTokens, region, aws, null);
+  }
 
   public BackendTarget(String name, Provider provider, URI url, String apiVersion, String credential) {
     this(name, provider, url, apiVersion, credential, 0);

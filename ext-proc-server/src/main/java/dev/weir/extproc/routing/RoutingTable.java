@@ -6,6 +6,7 @@ import dev.weir.config.v1.GatewayConfig;
 import dev.weir.config.v1.Model;
 import dev.weir.config.v1.Pool;
 import dev.weir.config.v1.PoolMember;
+import dev.weir.extproc.backendauth.EntraTokens;
 import java.net.URI;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -28,9 +29,14 @@ public final class RoutingTable {
       poolByModel.put(model.getName(), model.getPool());
     }
     for (Backend b : config.getBackendsList()) {
-      String credential = b.hasCredential() ? Credentials.resolve(b.getCredential(), env) : null;
+      boolean entra = b.getCredential().hasEntra();
+      String credential = b.hasCredential() && !entra ? Credentials.resolve(b.getCredential(), env) : null;
+      EntraTokens tokens = entra ? EntraTokens.of(b.getName(), b.getCredential().getEntra(), env) : null;
+      if (tokens != null) {
+        tokens.warmUp();
+      }
       backends.put(b.getName(), new BackendTarget(b.getName(), b.getProvider(), URI.create(b.getUrl()),
-          b.getApiVersion(), credential, b.getDefaultMaxTokens(), b.getRegion(), b.getAws()));
+          b.getApiVersion(), credential, b.getDefaultMaxTokens(), b.getRegion(), b.getAws(), tokens));
     }
     for (Pool pool : config.getPoolsList()) {
       Map<String, PoolMember> byBackend = new HashMap<>();
