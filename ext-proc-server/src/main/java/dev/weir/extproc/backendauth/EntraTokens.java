@@ -123,13 +123,17 @@ public final class EntraTokens {
       return t.value();
     }
     boolean usable = t != null && now.isBefore(t.expiresAt().minus(EXPIRY_GUARD));
-    if (!usable && now.isBefore(lastFailureAt.plus(FAILURE_BACKOFF)) && !refreshing()) {
+    boolean backingOff = now.isBefore(lastFailureAt.plus(FAILURE_BACKOFF));
+    if (usable) {
+      if (!backingOff) {
+        refresh();
+      }
+      return t.value();
+    }
+    if (backingOff && !refreshing()) {
       throw unavailable(lastFailure);
     }
     CompletableFuture<Token> refresh = refresh();
-    if (usable) {
-      return t.value();
-    }
     try {
       return refresh.get(WAIT.toMillis(), TimeUnit.MILLISECONDS).value();
     } catch (ExecutionException e) {
