@@ -119,6 +119,23 @@ class EntraTokensTest {
   }
 
   @Test
+  void aFailingBackgroundRefreshIsNotRetriedByEveryRequestWhileTheTokenStillServes() throws Exception {
+    EntraTokens t = withSecret();
+    assertEquals("entra-token-1", t.token());
+    entra.failWith(500);
+    clock.now = clock.now.plus(Duration.ofMinutes(57));
+    assertEquals("entra-token-1", t.token());
+    for (int i = 0; i < 200 && entra.requests().size() < 2; i++) {
+      Thread.sleep(10);
+    }
+    Thread.sleep(100);
+    for (int i = 0; i < 20; i++) {
+      assertEquals("entra-token-1", t.token());
+    }
+    assertEquals(2, entra.requests().size(), "one failed refresh, then a back-off");
+  }
+
+  @Test
   void anExpiredTokenIsNeverSentAndAFailedRefreshSaysWhyWithoutTheSecret() throws Exception {
     EntraTokens t = withSecret();
     assertEquals("entra-token-1", t.token());
