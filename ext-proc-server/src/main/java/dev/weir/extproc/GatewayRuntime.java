@@ -78,7 +78,9 @@ public final class GatewayRuntime implements AutoCloseable {
       GatewayRuntime replaced, java.util.function.Supplier<RoutingTable> catchUp)
       throws Credentials.UnresolvableCredentialException {
     this.config = config;
-    this.authenticator = new Authenticator(config.getConsumersList());
+    var identityProviders = dev.weir.extproc.identity.IdentityProviders.of(config.getIdentityProvidersList());
+    identityProviders.warmUp();
+    this.authenticator = new Authenticator(config.getConsumersList(), identityProviders);
     this.routing = new RoutingTable(config, env, replaced == null ? null : replaced.routing, catchUp);
     this.metrics = metrics;
     metrics.vocabulary(config);

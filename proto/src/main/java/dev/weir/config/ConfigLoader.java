@@ -116,6 +116,9 @@ public final class ConfigLoader {
         Path p = baseDir.resolve(backend.getCredential().getFile()).normalize();
         backend.getCredentialBuilder().setFile(p.toString());
       }
+      if (backend.getCredential().hasEntra() && baseDir != null) {
+        EntraCredentials.resolvePaths(backend.getCredentialBuilder().getEntraBuilder(), baseDir);
+      }
       if (backend.hasAws() && baseDir != null) {
         var aws = backend.getAwsBuilder();
         if (!aws.getProfileFile().isEmpty()) {
@@ -197,8 +200,9 @@ public final class ConfigLoader {
         if (name(path, c.getName(), "consumer") && !consumers.add(c.getName())) {
           add(path + ".name", "duplicate consumer name \"" + c.getName() + "\"");
         }
-        if (c.getKeysCount() == 0 && c.getExpiringKeysCount() == 0) {
-          add(path + ".keys", "at least one key hash is required (keys or expiringKeys)");
+        if (c.getKeysCount() == 0 && c.getExpiringKeysCount() == 0 && c.getTokensCount() == 0) {
+          add(path + ".keys", "at least one key hash (keys or expiringKeys) or, under tokens, an identity"
+              + " provider's tokens is required");
         }
         for (int k = 0; k < c.getExpiringKeysCount(); k++) {
           var key = c.getExpiringKeys(k);
@@ -220,6 +224,7 @@ public final class ConfigLoader {
             }
           }
         }
+        IdentityRules.checkTokens(path, c, config, models, this::add);
         for (int k = 0; k < c.getKeysCount(); k++) {
           String key = c.getKeys(k);
           if (!KEY_HASH.matcher(key).matches()) {
@@ -242,6 +247,7 @@ public final class ConfigLoader {
           }
         }
       }
+      IdentityRules.checkProviders(config, this::add);
       checkLimits(config, consumers);
       checkPort("extProc.grpcPort", config.getExtProc().getGrpcPort());
       checkPort("extProc.adminPort", config.getExtProc().getAdminPort());
@@ -255,7 +261,9 @@ public final class ConfigLoader {
         add("security.xffTrustedHops", "at most 16 proxies may be trusted, found " + security.getXffTrustedHops());
       }
       if (security.hasAdminToken()) {
-        if (security.getAdminToken().getSourceCase() == dev.weir.config.v1.Credential.SourceCase.SOURCE_NOT_SET) {
+        var source = security.getAdminToken().getSourceCase();
+        if (source == dev.weir.config.v1.Credential.SourceCase.SOURCE_NOT_SET
+            || source == dev.weir.config.v1.Credential.SourceCase.ENTRA) {
           add("security.adminToken", "set { env: VAR } or { file: path }");
         } else if (checkCredentials) {
           try {
@@ -420,6 +428,14 @@ public final class ConfigLoader {
         }
         return;
       }
+      if (b.getCredential().hasEntra()) {
+        if (b.getProvider() != Provider.AZURE_OPENAI) {
+          add(path + ".credential.entra", "Entra ID tokens are only used by provider azure-openai");
+        }
+        EntraCredentials.check(path + ".credential.entra", b.getCredential().getEntra(), env, checkCredentials,
+            this::add);
+        return;
+      }
       if (rule != null && rule.signsWithAws()) {
         add(path + ".credential", ProviderRules.yamlName(b.getProvider())
             + " signs requests with AWS credentials; choose them with \"aws\" instead");
@@ -555,7 +571,7 @@ public final class ConfigLoader {
       }
     }
 
-    private void add(String path, String message) {
+    void add(String path, String message) {
       problems.add(new ConfigProblem(path, lineOf(path), message));
     }
 

@@ -19,7 +19,17 @@ import org.junit.jupiter.api.Test;
 class ConfigurationReferenceTest {
   private static final Path PAGE = Path.of("..", "docs", "configuration.md");
   private static final String HEADER = "| key | default | meaning |";
-  private static final Map<String, FieldDescriptor> SCHEMA = Defaults.fields(GatewayConfig.getDescriptor());
+  /**
+   * Every field path of the schema, except the Entra block under {@code security.adminToken}: the
+   * admin token is a Credential, but only { env } and { file } are accepted there (the loader says so).
+   */
+  private static final Map<String, FieldDescriptor> SCHEMA = schema();
+
+  private static Map<String, FieldDescriptor> schema() {
+    Map<String, FieldDescriptor> all = new java.util.LinkedHashMap<>(Defaults.fields(GatewayConfig.getDescriptor()));
+    all.keySet().removeIf(path -> path.startsWith("security.adminToken.entra."));
+    return all;
+  }
 
   /** Key → default cell of every row of every reference table on the page. */
   static Map<String, String> documentedDefaults(List<String> lines) {

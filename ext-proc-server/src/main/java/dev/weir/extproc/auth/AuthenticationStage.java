@@ -7,7 +7,8 @@ import dev.weir.extproc.pipeline.Stage;
 
 /**
  * Authenticates the caller by its Weir key ({@code Authorization: Bearer}, {@code api-key} as Azure
- * SDKs send it, or {@code x-api-key} as Anthropic SDKs and Claude Code send it), answers 401
+ * SDKs send it, or {@code x-api-key} as Anthropic SDKs and Claude Code send it) or by a JWT of a
+ * configured identity provider, answers 401
  * otherwise, and removes the client's credentials so no backend ever sees them.
  */
 public final class AuthenticationStage implements Stage {
@@ -24,7 +25,12 @@ public final class AuthenticationStage implements Stage {
     if (auth instanceof Authenticator.Rejected rejected) {
       return Decision.reject(rejected.error());
     }
-    exchange.caller(((Authenticator.Authenticated) auth).caller());
+    var authenticated = (Authenticator.Authenticated) auth;
+    exchange.caller(authenticated.caller());
+    if (!authenticated.claims().isEmpty()) {
+      // Weir validated this token itself: its claims key jwt:<claim> limits, whatever metadata says.
+      exchange.jwtClaims(authenticated.claims());
+    }
     mutation.removeHeader("authorization").removeHeader("api-key").removeHeader("x-api-key");
     return Decision.proceed();
   }

@@ -2,6 +2,7 @@ package dev.weir.extproc.auth;
 
 import dev.weir.config.ApiKeys;
 import dev.weir.config.v1.Consumer;
+import dev.weir.extproc.identity.IdentityProviders;
 import dev.weir.extproc.openai.ApiError;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -19,13 +20,26 @@ public final class Authenticator {
   /** When an expiring key stops working. */
   private final Map<String, java.time.Instant> expiresByHash = new HashMap<>();
   private final java.time.Clock clock;
+  private final IdentityProviders identityProviders;
+  private final TokenConsumers tokenConsumers;
 
   public Authenticator(List<Consumer> consumers) {
-    this(consumers, java.time.Clock.systemUTC());
+    this(consumers, IdentityProviders.of(List.of()));
+  }
+
+  /** With identity providers, a bearer JWT is validated and mapped by consumers' token matchers. */
+  public Authenticator(List<Consumer> consumers, IdentityProviders identityProviders) {
+    this(consumers, identityProviders, java.time.Clock.systemUTC());
   }
 
   public Authenticator(List<Consumer> consumers, java.time.Clock clock) {
+    this(consumers, IdentityProviders.of(List.of()), clock);
+  }
+
+  public Authenticator(List<Consumer> consumers, IdentityProviders identityProviders, java.time.Clock clock) {
     this.clock = clock;
+    this.identityProviders = identityProviders;
+    this.tokenConsumers = new TokenConsumers(consumers);
     for (Consumer c : consumers) {
       Set<String> models = new HashSet<>(c.getModelsList());
       Caller caller = new Caller(c.getName(), Set.copyOf(models), models.contains("*"));
@@ -44,8 +58,12 @@ public final class Authenticator {
   /** A caller, or the 401 to answer with. */
   public sealed interface Result permits Authenticated, Rejected {}
 
-  /** The key belongs to this consumer. */
-  public record Authenticated(Caller caller) implements Result {}
+  /** @param claims the scalar claims of a token Weir validated (for {@code jwt:<claim>} limits), else empty */
+  public record Authenticated(Caller caller, Map<String, String> claims) implements Result {
+    public Authenticated(Caller caller) {
+      this(caller, Map.of());
+    }
+  }
 
   /** No valid key: the 401 to answer. */
   public record Rejected(ApiError error) implements Result {}
@@ -72,6 +90,9 @@ public final class Authenticator {
           "You didn't provide an API key. Send it as \"Authorization: Bearer <key>\" or in the"
               + " \"api-key\" (or \"x-api-key\") header."));
     }
+    if (identityProviders.any() && IdentityProviders.looksLikeJwt(key)) {
+      return authenticateToken(key);
+    }
     String hash = ApiKeys.hash(key);
     Caller caller = byKeyHash.get(hash);
     java.time.Instant expires = expiresByHash.get(hash);
@@ -84,6 +105,20 @@ public final class Authenticator {
           "Incorrect API key provided: " + redact(key) + "."));
     }
     return new Authenticated(caller);
+  }
+
+  private Result authenticateToken(String token) {
+    IdentityProviders.Result verdict = identityProviders.validate(token);
+    if (verdict instanceof IdentityProviders.Invalid invalid) {
+      return new Rejected(invalid.error());
+    }
+    var valid = (IdentityProviders.Valid) verdict;
+    Caller caller = tokenConsumers.find(valid.provider(), valid.claims());
+    if (caller == null) {
+      return new Rejected(ApiError.forbidden("token_not_authorized", "The token is valid but no consumer of this"
+          + " gateway accepts it (identity provider \"" + valid.provider() + "\")."));
+    }
+    return new Authenticated(caller, IdentityProviders.scalarClaims(valid.claims()));
   }
 
   /** Shows enough of a wrong key to recognise it, as OpenAI does, never the whole key. */

@@ -89,6 +89,11 @@ public final class ExchangeState {
     return jwtClaims;
   }
 
+  /** Replaces the claims with those of a token the gateway validated itself. */
+  public void jwtClaims(Map<String, String> claims) {
+    jwtClaims = claims;
+  }
+
   /** The raw request body (null before the body phase). */
   public byte[] requestBody() {
     return requestBody;

@@ -1,7 +1,9 @@
 package dev.weir.extproc.providers;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.weir.extproc.backendauth.EntraTokens;
 import dev.weir.extproc.openai.Endpoint;
+import dev.weir.extproc.routing.BackendTarget;
 import dev.weir.extproc.openai.Json;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
@@ -9,7 +11,8 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Azure OpenAI: the deployment and {@code api-version} in the path, the key in {@code api-key}.
+ * Azure OpenAI: the deployment and {@code api-version} in the path, the key in {@code api-key} (or an
+ * Entra ID access token in {@code Authorization}).
  * The body is sent as the client wrote it (Azure serves the deployment's model whatever it names),
  * except for the Responses API, which names the deployment in the body's {@code model}.
  */
@@ -32,8 +35,7 @@ public final class AzureOpenAiAdapter implements ProviderAdapter {
   public AttemptPlan plan(Attempt attempt) {
     var backend = attempt.backend();
     if (attempt.endpoint() == Endpoint.RESPONSES) {
-      Map<String, String> set = new LinkedHashMap<>();
-      set.put("api-key", backend.credential());
+      Map<String, String> set = credentialHeaders(backend);
       return new AttemptPlan(backend.basePath() + RESPONSES_PATH, set,
           ProviderAdapters.strippedHeaders(set, attempt.backend()), true);
     }
@@ -41,9 +43,23 @@ public final class AzureOpenAiAdapter implements ProviderAdapter {
         + URLEncoder.encode(attempt.member().getDeployment(), StandardCharsets.UTF_8).replace("+", "%20")
         + attempt.endpoint().azureSuffix()
         + "?api-version=" + URLEncoder.encode(backend.apiVersion(), StandardCharsets.UTF_8);
-    Map<String, String> set = new LinkedHashMap<>();
-    set.put("api-key", backend.credential());
+    Map<String, String> set = credentialHeaders(backend);
     return new AttemptPlan(path, set, ProviderAdapters.strippedHeaders(set, attempt.backend()), false);
+  }
+
+  /** The key in {@code api-key}, or an Entra ID access token as {@code Authorization: Bearer}. */
+  private static Map<String, String> credentialHeaders(BackendTarget backend) {
+    Map<String, String> set = new LinkedHashMap<>();
+    if (backend.entra() == null) {
+      set.put("api-key", backend.credential());
+      return set;
+    }
+    try {
+      set.put("authorization", "Bearer " + backend.entra().token());
+    } catch (EntraTokens.UnavailableException e) {
+      throw new CredentialUnavailableException(e.getMessage());
+    }
+    return set;
   }
 
   /** Only the Responses API rewrites: the deployment goes in {@code model}. */

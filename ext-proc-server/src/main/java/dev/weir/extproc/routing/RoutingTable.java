@@ -7,6 +7,7 @@ import dev.weir.config.v1.Model;
 import dev.weir.config.v1.Pool;
 import dev.weir.config.v1.PoolMember;
 import java.time.Duration;
+import dev.weir.extproc.backendauth.EntraTokens;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -69,8 +70,13 @@ public final class RoutingTable {
     }
     Map<String, BackendTarget> backends = new HashMap<>();
     for (Backend b : config.getBackendsList()) {
-      String credential = b.hasCredential() ? Credentials.resolve(b.getCredential(), env) : null;
-      backends.put(b.getName(), BackendTarget.of(b, credential));
+      boolean entra = b.getCredential().hasEntra();
+      String credential = b.hasCredential() && !entra ? Credentials.resolve(b.getCredential(), env) : null;
+      EntraTokens tokens = entra ? EntraTokens.of(b.getName(), b.getCredential().getEntra(), env) : null;
+      if (tokens != null) {
+        tokens.warmUp();
+      }
+      backends.put(b.getName(), BackendTarget.of(b, credential, tokens));
     }
     Map<String, Map<String, PoolMember>> members = new HashMap<>();
     for (Pool pool : config.getPoolsList()) {

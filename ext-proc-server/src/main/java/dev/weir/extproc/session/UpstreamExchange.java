@@ -9,6 +9,7 @@ import dev.weir.extproc.openai.Endpoint;
 import dev.weir.extproc.openai.Json;
 import dev.weir.extproc.providers.Attempt;
 import dev.weir.extproc.providers.AttemptPlan;
+import dev.weir.extproc.providers.CredentialUnavailableException;
 import dev.weir.extproc.providers.ProviderAdapter;
 import dev.weir.extproc.providers.ProviderAdapters;
 import dev.weir.extproc.routing.BackendTarget;
@@ -96,7 +97,15 @@ public final class UpstreamExchange implements Exchange {
           + "` is served by backend \"" + backendName + "\", which cannot answer " + endpoint.path() + "."),
           Map.of(GatewayHeaders.LOCAL_REPLY, "upstream"));
     }
-    AttemptPlan plan = adapter.plan(attempt);
+    AttemptPlan plan;
+    try {
+      plan = adapter.plan(attempt);
+    } catch (CredentialUnavailableException e) {
+      log.error("upstream pass cannot authenticate to backend: {}", e.getMessage());
+      return Messages.immediate(new ApiError(503, "server_error", "backend_credential_unavailable",
+          "The gateway could not obtain a credential for backend \"" + backendName + "\"; try again shortly."),
+          Map.of(GatewayHeaders.LOCAL_REPLY, "upstream"));
+    }
     HeaderMutation.Builder mutation = HeaderMutation.newBuilder()
         .addSetHeaders(Messages.set(":path", plan.path()));
     plan.setHeaders().forEach((k, v) -> mutation.addSetHeaders(Messages.set(k, v)));
