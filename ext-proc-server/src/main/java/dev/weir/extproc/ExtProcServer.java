@@ -118,6 +118,16 @@ public final class ExtProcServer implements AutoCloseable {
           return refused == null ? AdminHttp.Answer.text(200, "reloaded\n")
               : AdminHttp.Answer.text(400, "refused; the running config stays\n" + refused + "\n");
         })
+        .action("/cache/flush", request -> {
+          // Every entry, here, in Redis and (through its pub/sub channel) in every other replica.
+          var cache = runtime.stores().cache();
+          if (cache == null) {
+            return AdminHttp.Answer.text(404, "no response cache is configured\n");
+          }
+          long dropped = cache.flush(null);
+          log.info("response cache flushed by {}: {} entries", request.caller(), dropped);
+          return AdminHttp.Answer.text(200, "flushed " + dropped + " entries\n");
+        })
         .start();
     this.watcher = configFile != null && watch ? new dev.weir.config.ConfigWatcher(configFile, () -> reload("file change")) : null;
   }

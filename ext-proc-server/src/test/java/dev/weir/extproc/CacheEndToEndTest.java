@@ -35,7 +35,8 @@ class CacheEndToEndTest {
         models: [ { name: m, pool: p } ]
         policies: { cache: { tiers: [ exact ] } }
         consumers: [ { name: team, keys: [ "%s" ], models: [ "*" ] } ]
-        """.formatted(ApiKeys.hash(KEY)), upstream);
+        security: { adminToken: { env: WEIR_ADMIN_TOKEN } }
+        """.formatted(ApiKeys.hash(KEY)), upstream, java.util.Map.of("WEIR_ADMIN_TOKEN", "admin-secret"));
     client = OpenAIOkHttpClient.builder().apiKey(KEY).baseUrl(gw.baseUrl()).maxRetries(0).build();
   }
 
@@ -97,5 +98,26 @@ class CacheEndToEndTest {
         () -> stream(params("Say hi", false)));
     assertEquals("miss", stream(params("Say hi", false)).cache());
     assertEquals(2, upstream.received().size());
+  }
+
+  private int flush(String token) throws Exception {
+    var request = java.net.http.HttpRequest.newBuilder(
+        java.net.URI.create("http://127.0.0.1:" + gw.server.adminPort() + "/cache/flush"))
+        .POST(java.net.http.HttpRequest.BodyPublishers.noBody());
+    if (token != null) {
+      request.header("authorization", "Bearer " + token);
+    }
+    return java.net.http.HttpClient.newHttpClient().send(request.build(),
+        java.net.http.HttpResponse.BodyHandlers.ofString()).statusCode();
+  }
+
+  @Test
+  void theAdminFlushDropsEveryEntryAndNeedsTheToken() throws Exception {
+    stream(params("Say hello", true));
+    assertEquals("hit-exact", stream(params("Say hello", true)).cache());
+    assertEquals(401, flush(null), "no token, no flush");
+    assertEquals("hit-exact", stream(params("Say hello", true)).cache());
+    assertEquals(200, flush("admin-secret"));
+    assertEquals("miss", stream(params("Say hello", true)).cache());
   }
 }
