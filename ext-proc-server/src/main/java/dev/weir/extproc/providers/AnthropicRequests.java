@@ -1,10 +1,14 @@
 package dev.weir.extproc.providers;
 
+import static dev.weir.extproc.providers.ChatRequestParts.arguments;
+import static dev.weir.extproc.providers.ChatRequestParts.copyNumber;
+import static dev.weir.extproc.providers.ChatRequestParts.hasToolHistory;
+import static dev.weir.extproc.providers.ChatRequestParts.text;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.weir.extproc.openai.Json;
-import java.io.IOException;
 
 /**
  * OpenAI chat completion requests as Anthropic Messages requests: system and developer messages
@@ -117,15 +121,6 @@ final class AnthropicRequests {
     out.set("tool_choice", toolChoice);
   }
 
-  private static boolean hasToolHistory(ObjectNode openai) {
-    for (JsonNode m : openai.path("messages")) {
-      if (m.has("tool_calls") || "tool".equals(m.path("role").asText())) {
-        return true;
-      }
-    }
-    return false;
-  }
-
   /** Anthropic wants user and assistant turns to alternate: consecutive turns merge. */
   private static void append(ArrayNode messages, String role, ArrayNode blocks) {
     if (blocks.isEmpty()) {
@@ -175,38 +170,5 @@ final class AnthropicRequests {
       source.put("url", url);
     }
     return block;
-  }
-
-  private static String text(JsonNode content) {
-    if (content == null || content.isNull()) {
-      return "";
-    }
-    if (content.isTextual()) {
-      return content.asText();
-    }
-    StringBuilder sb = new StringBuilder();
-    for (JsonNode part : content) {
-      if (part.path("type").asText().equals("text")) {
-        sb.append(part.path("text").asText());
-      }
-    }
-    return sb.toString();
-  }
-
-  /** Tool-call arguments are a JSON string in OpenAI and an object in Anthropic. */
-  private static JsonNode arguments(String json) {
-    try {
-      JsonNode node = Json.MAPPER.readTree(json.isBlank() ? "{}" : json);
-      return node != null && node.isObject() ? node : Json.MAPPER.createObjectNode();
-    } catch (IOException e) {
-      return Json.MAPPER.createObjectNode();
-    }
-  }
-
-  private static void copyNumber(ObjectNode from, ObjectNode to, String name, String as) {
-    JsonNode v = from.get(name);
-    if (v != null && v.isNumber()) {
-      to.set(as, v.deepCopy());
-    }
   }
 }
