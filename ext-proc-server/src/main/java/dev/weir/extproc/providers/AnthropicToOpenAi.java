@@ -102,7 +102,7 @@ final class AnthropicToOpenAi implements ResponseTranslator {
     }
     if (endOfStream && !finished) {
       finished = true;
-      out.add(Json.MAPPER.createObjectNode().set("error", errorBody("server_error", "stream_interrupted",
+      out.add(Json.MAPPER.createObjectNode().set("error", OpenAiChunks.errorBody("server_error", "stream_interrupted",
           "The backend's stream ended before message_stop; the answer is incomplete.")).toString());
     }
     return out;
@@ -114,7 +114,7 @@ final class AnthropicToOpenAi implements ResponseTranslator {
       event = Json.MAPPER.readTree(data);
     } catch (IOException e) {
       finished = true;
-      out.add(Json.MAPPER.createObjectNode().set("error", errorBody("server_error", "malformed_stream",
+      out.add(Json.MAPPER.createObjectNode().set("error", OpenAiChunks.errorBody("server_error", "malformed_stream",
           "The backend sent an event that is not JSON; the answer is incomplete.")).toString());
       return;
     }
@@ -125,7 +125,7 @@ final class AnthropicToOpenAi implements ResponseTranslator {
         model = message.path("model").asText(model);
         readUsage(message.path("usage"));
         ObjectNode c = chunk();
-        ObjectNode delta = delta(c);
+        ObjectNode delta = OpenAiChunks.delta(c);
         delta.put("role", "assistant");
         delta.put("content", "");
         out.add(c.toString());
@@ -136,7 +136,7 @@ final class AnthropicToOpenAi implements ResponseTranslator {
           int toolIndex = toolIndexByBlock.size();
           toolIndexByBlock.put(event.path("index").asInt(), toolIndex);
           ObjectNode c = chunk();
-          ObjectNode call = delta(c).putArray("tool_calls").addObject();
+          ObjectNode call = OpenAiChunks.delta(c).putArray("tool_calls").addObject();
           call.put("index", toolIndex);
           call.put("id", block.path("id").asText());
           call.put("type", "function");
@@ -149,14 +149,14 @@ final class AnthropicToOpenAi implements ResponseTranslator {
         switch (d.path("type").asText()) {
           case "text_delta" -> {
             ObjectNode c = chunk();
-            delta(c).put("content", d.path("text").asText());
+            OpenAiChunks.delta(c).put("content", d.path("text").asText());
             out.add(c.toString());
           }
           case "input_json_delta" -> {
             Integer toolIndex = toolIndexByBlock.get(event.path("index").asInt());
             if (toolIndex != null) {
               ObjectNode c = chunk();
-              ObjectNode call = delta(c).putArray("tool_calls").addObject();
+              ObjectNode call = OpenAiChunks.delta(c).putArray("tool_calls").addObject();
               call.put("index", toolIndex);
               call.putObject("function").put("arguments", d.path("partial_json").asText());
               out.add(c.toString());
@@ -170,7 +170,7 @@ final class AnthropicToOpenAi implements ResponseTranslator {
         String stop = event.path("delta").path("stop_reason").asText("");
         if (!stop.isEmpty()) {
           ObjectNode c = chunk();
-          delta(c);
+          OpenAiChunks.delta(c);
           ((ObjectNode) c.path("choices").get(0)).put("finish_reason", finishReason(stop));
           out.add(c.toString());
         }
@@ -185,7 +185,7 @@ final class AnthropicToOpenAi implements ResponseTranslator {
       }
       case "error" -> {
         finished = true;
-        out.add(Json.MAPPER.createObjectNode().set("error", errorBody(
+        out.add(Json.MAPPER.createObjectNode().set("error", OpenAiChunks.errorBody(
             openAiType(event.path("error").path("type").asText()), event.path("error").path("type").asText("error"),
             event.path("error").path("message").asText("The backend reported an error mid-stream."))).toString());
       }
@@ -194,26 +194,20 @@ final class AnthropicToOpenAi implements ResponseTranslator {
   }
 
   private ObjectNode chunk() {
-    ObjectNode c = base("chat.completion.chunk", id, model);
-    ObjectNode choice = c.putArray("choices").addObject();
-    choice.put("index", 0);
-    choice.putObject("delta");
-    choice.putNull("logprobs");
-    choice.putNull("finish_reason");
-    return c;
-  }
-
-  private static ObjectNode delta(ObjectNode chunk) {
-    return (ObjectNode) chunk.path("choices").get(0).get("delta");
+    return OpenAiChunks.chunk(id, created, answeringModel());
   }
 
   private ObjectNode base(String object, String messageId, String answeringModel) {
-    ObjectNode out = Json.MAPPER.createObjectNode();
-    out.put("id", messageId);
-    out.put("object", object);
-    out.put("created", created);
-    out.put("model", answeringModel == null || answeringModel.isEmpty() ? clientModel : answeringModel);
-    return out;
+    return OpenAiChunks.base(object, messageId, created,
+        answeringModel == null || answeringModel.isEmpty() ? clientModel : answeringModel);
+  }
+
+  private String answeringModel() {
+    return model == null || model.isEmpty() ? clientModel : model;
+  }
+
+  private ObjectNode usage() {
+    return OpenAiChunks.usage(inputTokens, outputTokens, cachedTokens);
   }
 
   /** Anthropic counts cache reads and writes apart from input_tokens; OpenAI's prompt includes them. */
@@ -226,15 +220,6 @@ final class AnthropicToOpenAi implements ResponseTranslator {
     if (usage.has("output_tokens")) {
       outputTokens = usage.path("output_tokens").asLong();
     }
-  }
-
-  private ObjectNode usage() {
-    ObjectNode u = Json.MAPPER.createObjectNode();
-    u.put("prompt_tokens", inputTokens);
-    u.put("completion_tokens", outputTokens);
-    u.put("total_tokens", inputTokens + outputTokens);
-    u.putObject("prompt_tokens_details").put("cached_tokens", cachedTokens);
-    return u;
   }
 
   static String finishReason(String stopReason) {
@@ -256,7 +241,7 @@ final class AnthropicToOpenAi implements ResponseTranslator {
       message = "The backend answered " + status + (root == null ? " with a body that is not JSON." : ".");
     }
     ObjectNode out = Json.MAPPER.createObjectNode();
-    out.set("error", errorBody(type.isEmpty() ? (status >= 500 ? "server_error" : "invalid_request_error")
+    out.set("error", OpenAiChunks.errorBody(type.isEmpty() ? (status >= 500 ? "server_error" : "invalid_request_error")
         : openAiType(type), type.isEmpty() ? Integer.toString(status) : type, message));
     return out;
   }
@@ -271,12 +256,4 @@ final class AnthropicToOpenAi implements ResponseTranslator {
     };
   }
 
-  private static ObjectNode errorBody(String type, String code, String message) {
-    ObjectNode e = Json.MAPPER.createObjectNode();
-    e.put("message", message);
-    e.put("type", type);
-    e.putNull("param");
-    e.put("code", code);
-    return e;
-  }
 }

@@ -152,7 +152,7 @@ final class BedrockToOpenAi implements ResponseTranslator {
     switch (String.valueOf(header(frame, ":event-type"))) {
       case "messageStart" -> {
         ObjectNode c = chunk();
-        ObjectNode delta = delta(c);
+        ObjectNode delta = OpenAiChunks.delta(c);
         delta.put("role", "assistant");
         delta.put("content", "");
         out.add(c.toString());
@@ -163,7 +163,7 @@ final class BedrockToOpenAi implements ResponseTranslator {
           int toolIndex = toolIndexByBlock.size();
           toolIndexByBlock.put(event.path("contentBlockIndex").asInt(), toolIndex);
           ObjectNode c = chunk();
-          ObjectNode call = delta(c).putArray("tool_calls").addObject();
+          ObjectNode call = OpenAiChunks.delta(c).putArray("tool_calls").addObject();
           call.put("index", toolIndex);
           call.put("id", use.path("toolUseId").asText());
           call.put("type", "function");
@@ -175,13 +175,13 @@ final class BedrockToOpenAi implements ResponseTranslator {
         JsonNode d = event.path("delta");
         if (d.has("text")) {
           ObjectNode c = chunk();
-          delta(c).put("content", d.path("text").asText());
+          OpenAiChunks.delta(c).put("content", d.path("text").asText());
           out.add(c.toString());
         } else if (d.has("toolUse")) {
           Integer toolIndex = toolIndexByBlock.get(event.path("contentBlockIndex").asInt());
           if (toolIndex != null) {
             ObjectNode c = chunk();
-            ObjectNode call = delta(c).putArray("tool_calls").addObject();
+            ObjectNode call = OpenAiChunks.delta(c).putArray("tool_calls").addObject();
             call.put("index", toolIndex);
             call.putObject("function").put("arguments", d.path("toolUse").path("input").asText());
             out.add(c.toString());
@@ -229,31 +229,20 @@ final class BedrockToOpenAi implements ResponseTranslator {
 
   private void fail(List<String> out, String type, String code, String message) {
     finished = true;
-    out.add(Json.MAPPER.createObjectNode().set("error", errorBody(type, code, message)).toString());
+    out.add(Json.MAPPER.createObjectNode().set("error", OpenAiChunks.errorBody(type, code, message)).toString());
   }
 
   private ObjectNode chunk() {
-    ObjectNode c = base("chat.completion.chunk");
-    ObjectNode choice = c.putArray("choices").addObject();
-    choice.put("index", 0);
-    choice.putObject("delta");
-    choice.putNull("logprobs");
-    choice.putNull("finish_reason");
-    return c;
-  }
-
-  private static ObjectNode delta(ObjectNode chunk) {
-    return (ObjectNode) chunk.path("choices").get(0).get("delta");
+    return OpenAiChunks.chunk(id, created, model);
   }
 
   /** Converse answers carry no id or model; the client's model name stands for the model. */
   private ObjectNode base(String object) {
-    ObjectNode out = Json.MAPPER.createObjectNode();
-    out.put("id", id);
-    out.put("object", object);
-    out.put("created", created);
-    out.put("model", model);
-    return out;
+    return OpenAiChunks.base(object, id, created, model);
+  }
+
+  private ObjectNode usage() {
+    return OpenAiChunks.usage(inputTokens, outputTokens, cachedTokens);
   }
 
   /** Bedrock counts cache reads and writes apart from inputTokens; OpenAI's prompt includes them. */
@@ -265,15 +254,6 @@ final class BedrockToOpenAi implements ResponseTranslator {
     if (usage.has("outputTokens")) {
       outputTokens = usage.path("outputTokens").asLong();
     }
-  }
-
-  private ObjectNode usage() {
-    ObjectNode u = Json.MAPPER.createObjectNode();
-    u.put("prompt_tokens", inputTokens);
-    u.put("completion_tokens", outputTokens);
-    u.put("total_tokens", inputTokens + outputTokens);
-    u.putObject("prompt_tokens_details").put("cached_tokens", cachedTokens);
-    return u;
   }
 
   static String finishReason(String stopReason) {
@@ -313,7 +293,7 @@ final class BedrockToOpenAi implements ResponseTranslator {
       case 429 -> "rate_limit_exceeded";
       default -> "server_error";
     };
-    return errorBody(type, code, message);
+    return OpenAiChunks.errorBody(type, code, message);
   }
 
   /** The OpenAI error type for a ConverseStream exception frame's {@code :exception-type}. */
@@ -325,12 +305,4 @@ final class BedrockToOpenAi implements ResponseTranslator {
     };
   }
 
-  private static ObjectNode errorBody(String type, String code, String message) {
-    ObjectNode e = Json.MAPPER.createObjectNode();
-    e.put("message", message);
-    e.put("type", type);
-    e.putNull("param");
-    e.put("code", code);
-    return e;
-  }
 }
