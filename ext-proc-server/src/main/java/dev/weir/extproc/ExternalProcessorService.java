@@ -4,7 +4,7 @@ import dev.weir.extproc.openai.ApiError;
 import dev.weir.extproc.session.Exchange;
 import dev.weir.extproc.session.GatewayHeaders;
 import dev.weir.extproc.session.Messages;
-import dev.weir.extproc.session.RouterExchange;
+import dev.weir.extproc.session.RouterPass;
 import dev.weir.extproc.session.UpstreamExchange;
 import io.envoyproxy.envoy.service.ext_proc.v3.ExternalProcessorGrpc;
 import io.envoyproxy.envoy.service.ext_proc.v3.ProcessingRequest;
@@ -68,7 +68,7 @@ public final class ExternalProcessorService extends ExternalProcessorGrpc.Extern
     GatewayRuntime gateway = runtime.get();
     Exchange exchange = dev.weir.config.Wire.UPSTREAM_PASS.equals(PASS.get())
         ? new UpstreamExchange(gateway)
-        : new RouterExchange(gateway);
+        : new RouterPass(gateway);
     inFlight.incrementAndGet();
     ServerCallStreamObserver<ProcessingResponse> call = (ServerCallStreamObserver<ProcessingResponse>) responses;
     return new StreamObserver<>() {

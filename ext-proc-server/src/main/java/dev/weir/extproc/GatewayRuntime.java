@@ -23,6 +23,9 @@ public final class GatewayRuntime implements AutoCloseable {
   private final TokenCounter tokens;
   private final Stores stores;
   private final Limiter limiter;
+  private final dev.weir.extproc.mcp.McpServers mcp;
+  private final dev.weir.extproc.mcp.CallLimits mcpLimits;
+  private final dev.weir.extproc.mcp.McpTelemetry mcpTelemetry;
   private final dev.weir.extproc.pipeline.Pipeline pipeline = dev.weir.extproc.pipeline.Pipeline.standard();
   private final long startedEpochSeconds = System.currentTimeMillis() / 1000;
 
@@ -89,6 +92,22 @@ public final class GatewayRuntime implements AutoCloseable {
     this.tokens = new TokenCounter(encodings, config.getTokens().getImageTokens());
     this.stores = stores;
     this.limiter = new Limiter(config, stores.shared(), stores.fallback(), metrics.limiterObserver());
+    this.mcp = new dev.weir.extproc.mcp.McpServers(config, env);
+    this.mcpLimits = new dev.weir.extproc.mcp.CallLimits(stores.shared(), stores.fallback());
+    this.mcpTelemetry = new dev.weir.extproc.mcp.McpTelemetry(metrics.registry());
+  }
+
+  /** The MCP servers the gateway fronts, with the consumers' tool policies. */
+  public dev.weir.extproc.mcp.McpServers mcp() {
+    return mcp;
+  }
+
+  public dev.weir.extproc.mcp.CallLimits mcpLimits() {
+    return mcpLimits;
+  }
+
+  public dev.weir.extproc.mcp.McpTelemetry mcpTelemetry() {
+    return mcpTelemetry;
   }
 
   public Stores stores() {

@@ -129,6 +129,17 @@ public final class ConfigLoader {
         }
       }
     }
+    for (var mcp : out.getMcpServersBuilderList()) {
+      if (baseDir != null && mcp.getCredential().getKey().hasFile()) {
+        var key = mcp.getCredentialBuilder().getKeyBuilder();
+        key.setFile(baseDir.resolve(key.getFile()).normalize().toString());
+      }
+      var secret = mcp.getCredential().getClientCredentials().getClientSecret();
+      if (baseDir != null && secret.hasFile()) {
+        mcp.getCredentialBuilder().getClientCredentialsBuilder().getClientSecretBuilder()
+            .setFile(baseDir.resolve(secret.getFile()).normalize().toString());
+      }
+    }
     if (out.hasSecurity() && baseDir != null) {
       var sec = out.getSecurityBuilder();
       if (sec.hasAdminToken() && !sec.getAdminToken().getFile().isEmpty()) {
@@ -237,7 +248,7 @@ public final class ConfigLoader {
             }
           }
         }
-        if (c.getModelsCount() == 0) {
+        if (c.getModelsCount() == 0 && c.getMcpCount() == 0) {
           add(path + ".models", "list the models this consumer may use, or \"*\" for all");
         }
         for (int m = 0; m < c.getModelsCount(); m++) {
@@ -248,6 +259,7 @@ public final class ConfigLoader {
         }
       }
       IdentityRules.checkProviders(config, this::add);
+      McpRules.check(config, checkCredentials, env, this::add);
       checkLimits(config, consumers);
       checkPort("extProc.grpcPort", config.getExtProc().getGrpcPort());
       checkPort("extProc.adminPort", config.getExtProc().getAdminPort());

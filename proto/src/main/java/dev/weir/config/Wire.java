@@ -28,5 +28,13 @@ public final class Wire {
     return "pool_" + pool;
   }
 
+  /** The MCP server the router pass chose; Envoy's route matches it to the server's cluster. */
+  public static final String MCP_SERVER_HEADER = "x-weir-mcp-server";
+
+  /** The Envoy cluster serving an MCP server. */
+  public static String mcpCluster(String server) {
+    return "mcp_" + server;
+  }
+
   private Wire() {}
 }

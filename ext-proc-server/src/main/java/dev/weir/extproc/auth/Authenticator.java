@@ -73,6 +73,16 @@ public final class Authenticator {
    * @param apiKey the api-key (or Anthropic's x-api-key) header, or null
    */
   public Result authenticate(String authorization, String apiKey) {
+    return authenticate(authorization, apiKey, null);
+  }
+
+  /**
+   * As {@link #authenticate(String, String)}; a JWT must also name {@code audience} in its
+   * {@code aud} (RFC 8707: a token issued for one protected resource is refused by any other).
+   *
+   * @param audience the resource the token must be for, or null for the providers' audiences only
+   */
+  public Result authenticate(String authorization, String apiKey, String audience) {
     String key = null;
     if (authorization != null && !authorization.isBlank()) {
       String trimmed = authorization.strip();
@@ -91,7 +101,7 @@ public final class Authenticator {
               + " \"api-key\" (or \"x-api-key\") header."));
     }
     if (identityProviders.any() && IdentityProviders.looksLikeJwt(key)) {
-      return authenticateToken(key);
+      return authenticateToken(key, audience);
     }
     String hash = ApiKeys.hash(key);
     Caller caller = byKeyHash.get(hash);
@@ -107,12 +117,16 @@ public final class Authenticator {
     return new Authenticated(caller);
   }
 
-  private Result authenticateToken(String token) {
+  private Result authenticateToken(String token, String audience) {
     IdentityProviders.Result verdict = identityProviders.validate(token);
     if (verdict instanceof IdentityProviders.Invalid invalid) {
       return new Rejected(invalid.error());
     }
     var valid = (IdentityProviders.Valid) verdict;
+    if (audience != null && !valid.claims().getAudience().contains(audience)) {
+      return new Rejected(ApiError.unauthorized("invalid_audience",
+          "The token was not issued for " + audience + " (its audience must name this resource)."));
+    }
     Caller caller = tokenConsumers.find(valid.provider(), valid.claims());
     if (caller == null) {
       return new Rejected(ApiError.forbidden("token_not_authorized", "The token is valid but no consumer of this"
