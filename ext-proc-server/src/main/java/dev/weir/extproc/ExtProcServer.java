@@ -155,7 +155,7 @@ public final class ExtProcServer implements AutoCloseable {
     try {
       runtime = new GatewayRuntime(next, env, metrics, GatewayRuntime.Stores.forConfig(next, previous.stores()),
           previous, this::catchUp);
-    } catch (Credentials.UnresolvableCredentialException e) {
+    } catch (Credentials.UnresolvableCredentialException | dev.weir.extproc.mcp.RestTools.InvalidApi e) {
       lastReload = "refused (" + cause + "): " + e.getMessage();
       log.warn("config change refused ({}): {}", cause, e.getMessage());
       return e.getMessage();

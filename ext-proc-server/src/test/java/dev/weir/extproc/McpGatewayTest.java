@@ -281,6 +281,8 @@ class McpGatewayTest {
   @Test
   void countsCallsByServerToolAndOutcomeWithBoundedLabels() throws Exception {
     try (McpSyncClient ops = client(OPS_KEY, "tracker")) {
+      // The server's tools/list answer names its tools: those become labels.
+      ops.listTools();
       ops.callTool(new McpSchema.CallToolRequest("echo", Map.of("text", "hi"), null));
     }
     gateway.envoy.send(post("/mcp/tracker", OPS_KEY,

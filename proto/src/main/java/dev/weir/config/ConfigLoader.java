@@ -134,6 +134,9 @@ public final class ConfigLoader {
         var key = mcp.getCredentialBuilder().getKeyBuilder();
         key.setFile(baseDir.resolve(key.getFile()).normalize().toString());
       }
+      if (baseDir != null && mcp.hasRest() && !mcp.getRest().getOpenapi().isEmpty()) {
+        mcp.getRestBuilder().setOpenapi(baseDir.resolve(mcp.getRest().getOpenapi()).normalize().toString());
+      }
       var secret = mcp.getCredential().getClientCredentials().getClientSecret();
       if (baseDir != null && secret.hasFile()) {
         mcp.getCredentialBuilder().getClientCredentialsBuilder().getClientSecretBuilder()

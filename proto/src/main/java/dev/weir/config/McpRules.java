@@ -50,6 +50,19 @@ final class McpRules {
       if (s.hasCredential()) {
         checkCredential(path + ".credential", s, checkCredentials, env, problem);
       }
+      if (s.hasRest()) {
+        if (s.getRest().getOpenapi().isEmpty()) {
+          problem.accept(path + ".rest.openapi", "is required: the API's OpenAPI 3 document (a file)");
+        } else if (!java.nio.file.Files.isReadable(java.nio.file.Path.of(s.getRest().getOpenapi()))) {
+          problem.accept(path + ".rest.openapi", "cannot read " + s.getRest().getOpenapi());
+        }
+        if (s.getRest().getOperationsCount() == 0) {
+          problem.accept(path + ".rest.operations", "list the operationIds to expose as tools");
+        }
+        if (!s.getHost().isEmpty()) {
+          problem.accept(path + ".host", "a REST API is served at /mcp/" + s.getName() + " only");
+        }
+      }
       if (s.hasOauth()) {
         var oauth = s.getOauth();
         if (oauth.getResource().isEmpty()) {
@@ -99,11 +112,11 @@ final class McpRules {
     switch (credential.getSourceCase()) {
       case KEY -> {
         var key = credential.getKey();
-        if (key.hasEntra() || key.getSourceCase() == dev.weir.config.v1.Credential.SourceCase.SOURCE_NOT_SET) {
+        if (key.getSourceCase() == dev.weir.config.v1.SecretSource.SourceCase.SOURCE_NOT_SET) {
           problem.accept(path + ".key", "set { env: VAR } or { file: path }");
         } else if (checkCredentials) {
           try {
-            Credentials.resolve(key, env);
+            EntraCredentials.secret(key, env);
           } catch (Credentials.UnresolvableCredentialException e) {
             problem.accept(path + ".key", e.getMessage());
           }

@@ -28,7 +28,8 @@ import java.util.regex.Pattern;
  * {@code /openai/deployments/{name}/...} paths, like Anthropic on {@code /v1/messages}
  * ({@link AnthropicDialect}), OpenAI's Responses API on {@code /v1/responses}
  * ({@link ResponsesDialect}) and Bedrock on {@code /model/{id}/converse[-stream]}
- * ({@link BedrockDialect}). Tests queue {@link Reply replies} to script errors
+ * ({@link BedrockDialect}), and a small JSON REST API under {@code /api/tickets} ({@link TicketsApi},
+ * described by {@code examples/tickets-openapi.yaml}). Tests queue {@link Reply replies} to script errors
  * (429 with {@code Retry-After}, 500, 503), slow and hanging answers, and dropped connections.
  * Every request it receives is recorded for assertions.
  */
@@ -90,6 +91,7 @@ public final class ScriptedUpstream implements AutoCloseable {
   private final ConcurrentLinkedQueue<Reply> script = new ConcurrentLinkedQueue<>();
   private final CountDownLatch closed = new CountDownLatch(1);
   private volatile Reply fallback = new Default();
+  private final TicketsApi tickets = new TicketsApi();
 
   public ScriptedUpstream(String name) throws IOException {
     this(name, 0);
@@ -196,7 +198,7 @@ public final class ScriptedUpstream implements AutoCloseable {
   }
 
   private void answerDefault(HttpExchange ex, String path, byte[] body) throws IOException {
-    if (BedrockDialect.answer(ex, path, body, "Hello from " + name + "!")) {
+    if (BedrockDialect.answer(ex, path, body, "Hello from " + name + "!") || tickets.answer(ex, path, body)) {
       return;
     }
     String p = path.contains("?") ? path.substring(0, path.indexOf('?')) : path;

@@ -111,7 +111,8 @@ public final class EnvoyResources {
         endpoints.add(cla);
       }
     }
-    config.getMcpServersList().forEach(s -> clusters.add(McpResources.cluster(s)));
+    // A REST API behind MCP is called by ext-proc-server itself: it gets no cluster or route.
+    config.getMcpServersList().stream().filter(s -> !s.hasRest()).forEach(s -> clusters.add(McpResources.cluster(s)));
     return new Resources(clusters, endpoints, List.of(routes(config)),
         List.of(Listeners.listener(config.getControlPlane().getListenerPort(),
             config.getSecurity().getXffTrustedHops())));
@@ -301,7 +302,7 @@ public final class EnvoyResources {
                   .setStringMatch(StringMatcher.newBuilder().setExact(pool.getName()))))
           .setRoute(action));
     }
-    config.getMcpServersList().forEach(s -> vh.addRoutes(McpResources.route(s)));
+    config.getMcpServersList().stream().filter(s -> !s.hasRest()).forEach(s -> vh.addRoutes(McpResources.route(s)));
     // Only reached if the router pass did not route (it answers every request it refuses itself).
     vh.addRoutes(Route.newBuilder()
         .setName("unrouted")

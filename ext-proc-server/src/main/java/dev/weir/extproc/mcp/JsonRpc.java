@@ -15,6 +15,7 @@ import java.io.IOException;
 public final class JsonRpc {
   public static final int PARSE_ERROR = -32700;
   public static final int INVALID_REQUEST = -32600;
+  public static final int METHOD_NOT_FOUND = -32601;
   public static final int INVALID_PARAMS = -32602;
   public static final int INTERNAL_ERROR = -32603;
   public static final int HEADER_MISMATCH = -32020;

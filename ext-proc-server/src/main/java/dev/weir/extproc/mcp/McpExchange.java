@@ -119,6 +119,16 @@ public final class McpExchange implements Exchange {
       return refuse(405, null, JsonRpc.INVALID_REQUEST, "MCP's Streamable HTTP uses POST, GET and DELETE.",
           Map.of("allow", "POST, GET, DELETE"), "method_not_allowed");
     }
+    if (server.rest() != null) {
+      // The gateway is this server: it answers every message at the body phase, with no stream
+      // to GET and no session to DELETE (as a stateless server does).
+      if (method.equals("POST") && message.getEndOfStream()) {
+        return refuse(400, null, JsonRpc.INVALID_REQUEST, "A POST carries one JSON-RPC message.", Map.of(), "bad_request");
+      }
+      return method.equals("POST") ? Messages.requestHeaders(CommonResponse.getDefaultInstance())
+          : refuse(405, null, JsonRpc.INVALID_REQUEST, "This MCP server is stateless: POST each message.",
+              Map.of("allow", "POST"), "method_not_allowed");
+    }
     HeaderMutation.Builder mutation = HeaderMutation.newBuilder();
     // The client's credential never reaches the server (MCP authorization: no token passthrough).
     for (String h : new String[] {"authorization", "api-key", "x-api-key"}) {
@@ -160,6 +170,12 @@ public final class McpExchange implements Exchange {
     if (mismatch != null) {
       return refuse(400, message.id(), JsonRpc.HEADER_MISMATCH, mismatch, Map.of(), "header_mismatch");
     }
+    if ("tools/call".equals(message.method()) || server.rest() != null) {
+      if (message.method() == null || message.id() == null) {
+        // A notification (or a client's response) needs no answer but "accepted".
+        return server.rest() != null ? answer(202, new byte[0], Map.of()) : Messages.requestBody(CommonResponse.getDefaultInstance());
+      }
+    }
     if ("tools/call".equals(message.method())) {
       tool = message.name();
       if (tool == null) {
@@ -185,6 +201,9 @@ public final class McpExchange implements Exchange {
       }
     } else if ("tools/list".equals(message.method())) {
       filterTools = true;
+    }
+    if (server.rest() != null) {
+      return restAnswer();
     }
     return Messages.requestBody(CommonResponse.getDefaultInstance());
   }
@@ -291,6 +310,55 @@ public final class McpExchange implements Exchange {
       }
     }
     return null;
+  }
+
+  /** The answer of a REST API served as MCP: the gateway is the server here. */
+  private ProcessingResponse restAnswer() {
+    RestTools rest = server.rest();
+    ObjectNode result = Json.MAPPER.createObjectNode();
+    switch (message.method()) {
+      case "initialize" -> {
+        String asked = message.params() == null ? "" : message.params().path("protocolVersion").asText("");
+        result.put("protocolVersion", RestTools.SUPPORTED_VERSIONS.contains(asked) ? asked : RestTools.LATEST_VERSION);
+        result.putObject("capabilities").putObject("tools").put("listChanged", false);
+        result.putObject("serverInfo").put("name", server.name()).put("version", "weir");
+      }
+      case "ping" -> { }
+      case "tools/list" -> {
+        ArrayNode tools = result.putArray("tools");
+        rest.names().stream().filter(policy::allows).forEach(n -> tools.add(rest.tool(n)));
+      }
+      case "tools/call" -> {
+        if (!rest.has(tool)) {
+          return refuse(200, message.id(), JsonRpc.INVALID_PARAMS, "Unknown tool: " + clip(tool), Map.of(), "bad_request");
+        }
+        String[] credential = null;
+        if (server.credential() != null) {
+          try {
+            credential = new String[] {server.credential().header(), server.credential().value()};
+          } catch (UpstreamCredential.Unavailable e) {
+            return refuse(503, message.id(), JsonRpc.INTERNAL_ERROR, "The gateway cannot get a credential for ""
+                + server.name() + "" right now: " + e.getMessage(), Map.of("retry-after", "5"), "credential_unavailable");
+          }
+        }
+        result = rest.call(tool, message.params().get("arguments"), credential);
+        if (result.path("isError").asBoolean(false)) {
+          outcome = "tool_error";
+        }
+        String blocked = safety.checkResult(consumer, result);
+        if (blocked != null) {
+          return refuse(200, message.id(), JsonRpc.BLOCKED, blocked, Map.of(), "blocked");
+        }
+      }
+      default -> {
+        return refuse(200, message.id(), JsonRpc.METHOD_NOT_FOUND, "Method not found: " + clip(message.method())
+            + " (this server has tools only).", Map.of(), "bad_request");
+      }
+    }
+    ObjectNode response = Json.MAPPER.createObjectNode().put("jsonrpc", "2.0");
+    response.set("id", message.id());
+    response.set("result", result);
+    return answer(200, Json.bytes(response), Map.of());
   }
 
   /** The event's bytes with its data lines replaced by one line of {@code data}. */

@@ -39,13 +39,18 @@ public final class McpServers {
     private final Set<String> toolLabels = ConcurrentHashMap.newKeySet();
     private final String metadataPath;
     private final String metadataUrl;
+    private final RestTools rest;
 
-    Server(McpServer config, UpstreamCredential credential) {
+    Server(McpServer config, UpstreamCredential credential, RestTools rest) {
       this.config = config;
+      this.rest = rest;
       String path = URI.create(config.getUrl()).getRawPath();
       this.upstreamPath = path == null || path.isEmpty() ? "/" : path;
       this.credential = credential;
       toolLabels.addAll(config.getToolsList());
+      if (rest != null) {
+        toolLabels.addAll(rest.names());
+      }
       if (config.hasOauth()) {
         URI resource = URI.create(config.getOauth().getResource());
         String resourcePath = resource.getRawPath() == null || resource.getRawPath().equals("/") ? "" : resource.getRawPath();
@@ -68,6 +73,11 @@ public final class McpServers {
     /** The path of the server's MCP endpoint at its own host. */
     public String upstreamPath() {
       return upstreamPath;
+    }
+
+    /** The REST API the gateway serves as this MCP server's tools; null for a real MCP server. */
+    public RestTools rest() {
+      return rest;
     }
 
     /** Null when the server takes no credential from the gateway. */
@@ -141,7 +151,7 @@ public final class McpServers {
       throws Credentials.UnresolvableCredentialException {
     for (McpServer s : config.getMcpServersList()) {
       UpstreamCredential credential = s.hasCredential() ? new UpstreamCredential(s.getCredential(), env, http, clock) : null;
-      Server server = new Server(s, credential);
+      Server server = new Server(s, credential, s.hasRest() ? new RestTools(s, http) : null);
       byName.put(s.getName(), server);
       if (!s.getHost().isEmpty()) {
         byHost.put(s.getHost().toLowerCase(Locale.ROOT), server);

@@ -57,7 +57,7 @@ public final class UpstreamCredential {
     } else {
       this.grant = null;
       this.clientSecret = null;
-      String key = Credentials.resolve(config.getKey(), env);
+      String key = EntraCredentials.secret(config.getKey(), env);
       this.staticValue = isAuthorization() ? "Bearer " + key : key;
     }
   }
