@@ -337,8 +337,8 @@ public final class McpExchange implements Exchange {
           try {
             credential = new String[] {server.credential().header(), server.credential().value()};
           } catch (UpstreamCredential.Unavailable e) {
-            return refuse(503, message.id(), JsonRpc.INTERNAL_ERROR, "The gateway cannot get a credential for ""
-                + server.name() + "" right now: " + e.getMessage(), Map.of("retry-after", "5"), "credential_unavailable");
+            return refuse(503, message.id(), JsonRpc.INTERNAL_ERROR, "The gateway cannot get a credential for \""
+                + server.name() + "\" right now: " + e.getMessage(), Map.of("retry-after", "5"), "credential_unavailable");
           }
         }
         result = rest.call(tool, message.params().get("arguments"), credential);
