@@ -57,6 +57,7 @@ class McpGatewayTest {
             credential: { key: { env: TRACKER_KEY } }
           - name: notes
             url: %s
+            host: notes.mcp.local
         consumers:
           - name: agent
             keys: [ "%s" ]
@@ -265,6 +266,14 @@ class McpGatewayTest {
     assertNotNull(encoded.header("content-type"));
     assertFalse(encoded.bodyText().contains("-32020"), encoded.bodyText());
     assertEquals(before + 1, notes.received().size(), "only the matching request reached the server");
+  }
+
+  @Test
+  void reachesAServerAtItsOwnHost() throws Exception {
+    ExchangeResponse r = gateway.envoy.send(post("/mcp", AGENT_KEY,
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\"}", "host", "notes.mcp.local"));
+    assertEquals(200, r.status());
+    assertTrue(r.bodyText().contains("search_notes") && !r.bodyText().contains("add_note"), r.bodyText());
   }
 
   @Test
