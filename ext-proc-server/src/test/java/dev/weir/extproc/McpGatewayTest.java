@@ -112,7 +112,7 @@ class McpGatewayTest {
       assertEquals(Set.of("search_issues", "get_issue", "delete_repo", "slow_report", "echo"), toolNames(ops));
     }
     try (McpSyncClient agent = client(AGENT_KEY, "notes")) {
-      assertEquals(Set.of("search_notes", "echo"), toolNames(agent));
+      assertEquals(Set.of("search_notes", "echo", "fetch_page"), toolNames(agent));
     }
   }
 
