@@ -17,7 +17,7 @@ import java.util.Map;
 
 /**
  * Coverage-guided fuzzing (Jazzer) of everything a client, a backend or a config author controls:
- * request bodies for every endpoint, SSE streams, the config loader, and every provider's answer
+ * request bodies for every endpoint, MCP's JSON-RPC messages, SSE streams, the config loader, and every provider's answer
  * translation (whole bodies and streams cut into arbitrary chunks). Each must answer every input
  * with a result or its own checked error, never a crash or a hang.
  *
@@ -36,7 +36,7 @@ class ParsersFuzzTest {
 
   @FuzzTest(maxDuration = "30s")
   void parsersAndTranslatorsNeverCrash(FuzzedDataProvider data) {
-    switch (data.consumeInt(0, 4)) {
+    switch (data.consumeInt(0, 5)) {
       case 0 -> ParsedRequest.parse(ENDPOINTS[data.consumeInt(0, ENDPOINTS.length - 1)], data.consumeRemainingAsBytes());
       case 1 -> {
         SseParser sse = new SseParser(1 << 16);
@@ -44,6 +44,13 @@ class ParsersFuzzTest {
           sse.feed(data.consumeBytes(data.consumeInt(1, 64)));
         }
         sse.finish();
+      }
+      case 5 -> {
+        try {
+          dev.weir.extproc.mcp.JsonRpc.parse(data.consumeRemainingAsBytes());
+        } catch (dev.weir.extproc.mcp.JsonRpc.Malformed expected) {
+          // not one JSON-RPC message: the exchange answers -32700 or -32600
+        }
       }
       case 2 -> {
         try {
