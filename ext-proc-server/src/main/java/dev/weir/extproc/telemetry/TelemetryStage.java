@@ -48,6 +48,8 @@ public final class TelemetryStage implements Stage {
     ExchangeRecord record = exchange.record().finish(aborted);
     exchange.gateway().metrics().record(record);
     Telemetry telemetry = exchange.gateway().telemetry();
-    telemetry.publish(UsageEvents.of(exchange, telemetry.replica()));
+    var event = UsageEvents.of(exchange, telemetry.replica());
+    telemetry.publish(event);
+    exchange.span().end(event);
   }
 }
