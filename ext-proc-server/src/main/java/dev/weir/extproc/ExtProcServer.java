@@ -37,6 +37,8 @@ public final class ExtProcServer implements AutoCloseable {
   static final int ENVOY_BUFFER_CEILING_BYTES = 32 * 1024 * 1024;
 
   private volatile GatewayRuntime runtime;
+  /** Usage events, recent events and chargeback totals; kept across reloads where it can be. */
+  private volatile dev.weir.extproc.telemetry.Telemetry telemetry;
   private final GatewayMetrics metrics;
   private final java.util.function.Function<String, String> env;
   private final Path configFile;
@@ -83,8 +85,9 @@ public final class ExtProcServer implements AutoCloseable {
     this.env = env;
     this.configFile = configFile;
     this.loadedText = configFile == null ? null : java.nio.file.Files.readString(configFile);
+    this.telemetry = dev.weir.extproc.telemetry.Telemetry.forConfig(config, metrics, null);
     this.runtime = new GatewayRuntime(config, env, metrics, GatewayRuntime.Stores.forConfig(config, null), null,
-        this::catchUp);
+        this::catchUp, telemetry);
     this.service = new ExternalProcessorService(() -> runtime);
     try {
       this.tls = withTls ? MutualTls.server(config.getSecurity().getExtProcTls()) : null;
@@ -110,6 +113,8 @@ public final class ExtProcServer implements AutoCloseable {
             : AdminHttp.Answer.text(503, "not ready\n"))
         .probe("/metrics", () -> new AdminHttp.Answer(200, "text/plain; version=0.0.4; charset=utf-8", metrics.scrape()))
         .page("/status", () -> AdminHttp.Answer.text(200, "last reload: " + lastReload + "\n"))
+        .data("/usage", params -> dev.weir.extproc.telemetry.ObservabilityPages.usage(() -> telemetry, params))
+        .data("/events", params -> dev.weir.extproc.telemetry.ObservabilityPages.events(() -> telemetry, params))
         .action("/reload", request -> {
           if (configFile == null) {
             return AdminHttp.Answer.text(404, "this server was started without a config file\n");
@@ -152,10 +157,19 @@ public final class ExtProcServer implements AutoCloseable {
       return e.getMessage();
     }
     GatewayRuntime previous = runtime;
+    dev.weir.extproc.telemetry.Telemetry previousTelemetry = telemetry;
+    dev.weir.extproc.telemetry.Telemetry nextTelemetry = dev.weir.extproc.telemetry.Telemetry.forConfig(next, metrics,
+        previousTelemetry);
     try {
       runtime = new GatewayRuntime(next, env, metrics, GatewayRuntime.Stores.forConfig(next, previous.stores()),
-          previous, this::catchUp);
+          previous, this::catchUp, nextTelemetry);
+      telemetry = nextTelemetry;
+      if (nextTelemetry != previousTelemetry) {
+        RETIRE.schedule(() -> previousTelemetry.retire(nextTelemetry), 10, TimeUnit.MINUTES);
+      }
     } catch (Credentials.UnresolvableCredentialException | dev.weir.extproc.mcp.RestTools.InvalidApi e) {
+      // Close only what the new telemetry opened: the rest is still the running one's.
+      nextTelemetry.retire(previousTelemetry);
       lastReload = "refused (" + cause + "): " + e.getMessage();
       log.warn("config change refused ({}): {}", cause, e.getMessage());
       return e.getMessage();
@@ -262,6 +276,7 @@ public final class ExtProcServer implements AutoCloseable {
       tls.close();
     }
     runtime.close();
+    telemetry.close();
   }
 
   public static void main(String[] args) {
@@ -274,6 +289,7 @@ public final class ExtProcServer implements AutoCloseable {
              java -jar ext-proc-server.jar --new-key
              java -jar ext-proc-server.jar --check --config FILE
              java -jar ext-proc-server.jar --explain --config FILE --consumer NAME --model NAME
+             java -jar ext-proc-server.jar usage --config FILE [--from DAY] [--to DAY] [--group-by LIST] [--format csv]
 
       Weir's Envoy external processing (ext_proc) server: authenticates consumers, validates
       OpenAI-style requests, routes models to pools and translates each attempt for its backend.
@@ -284,7 +300,8 @@ public final class ExtProcServer implements AutoCloseable {
                            security.extProcTls set); another address without TLS needs --insecure-bind
         --insecure-bind    allow --bind on a non-loopback address without mTLS (logs a warning)
         --grpc-port N      ext_proc gRPC port (default: extProc.grpcPort, else 50051)
-        --admin-port N     admin HTTP port: /healthz /readyz /metrics (default: extProc.adminPort, else 9464)
+        --admin-port N     admin HTTP port: /healthz /readyz /metrics /usage /events (default: extProc.adminPort,
+                           else 9464)
         --check            load and validate the config, print the result, exit
         --explain          print the stages, limits (by level) and backends that apply to
                            --consumer NAME calling --model NAME, and exit
@@ -296,6 +313,10 @@ public final class ExtProcServer implements AutoCloseable {
 
   /** Runs the CLI; returns the exit code (0 ok, 2 usage, 1 failure). Blocks while serving. */
   static int run(String[] args, PrintStream out, PrintStream err) {
+    if (args.length > 0 && args[0].equals("usage")) {
+      return dev.weir.extproc.usage.UsageCommand.run(java.util.Arrays.copyOfRange(args, 1, args.length), System::getenv,
+          out, err);
+    }
     String config;
     String bind;
     Integer grpcPort;

@@ -40,6 +40,10 @@ public final class AdminHttp implements AutoCloseable {
     public static Answer json(int status, String body) {
       return new Answer(status, "application/json", body);
     }
+
+    public static Answer csv(int status, String body) {
+      return new Answer(status, "text/csv; charset=utf-8", body);
+    }
   }
 
   /** A request that passed the checks for actions. */
@@ -96,6 +100,62 @@ public final class AdminHttp implements AutoCloseable {
       send(ex, page.get());
     });
     return this;
+  }
+
+  /**
+   * Read-only data that can say who spends what ({@code /usage}, {@code /events}): GET with query
+   * parameters. It needs the admin token whenever one is configured, on loopback too; without a
+   * token it is open on loopback only.
+   */
+  public AdminHttp data(String path, java.util.function.Function<java.util.Map<String, String>, Answer> page) {
+    server.createContext(path, ex -> {
+      if (!isRead(ex)) {
+        send(ex, Answer.text(405, "use GET\n"));
+        return;
+      }
+      String expected = token == null ? null : token.get();
+      if (expected != null && !expected.isBlank() || !loopback) {
+        Answer refused = authenticate(ex);
+        if (refused != null) {
+          send(ex, refused);
+          return;
+        }
+      }
+      if (!ex.getRequestURI().getPath().equals(path)) {
+        send(ex, Answer.text(404, "not found\n"));
+        return;
+      }
+      Answer answer;
+      try {
+        answer = page.apply(query(ex.getRequestURI().getRawQuery()));
+      } catch (RuntimeException e) {
+        log.error("admin page {} failed", path, e);
+        answer = Answer.text(500, "failed: " + sanitize(String.valueOf(e.getMessage())) + "\n");
+      }
+      send(ex, answer);
+    });
+    return this;
+  }
+
+  /** Query parameters, decoded; the first value of a name wins; at most 32 are read. */
+  static java.util.Map<String, String> query(String raw) {
+    java.util.Map<String, String> params = new java.util.LinkedHashMap<>();
+    if (raw == null || raw.isEmpty()) {
+      return params;
+    }
+    String[] pairs = raw.split("&", 33);
+    for (int i = 0; i < Math.min(pairs.length, 32); i++) {
+      String pair = pairs[i];
+      int eq = pair.indexOf('=');
+      try {
+        String name = java.net.URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
+        String value = eq < 0 ? "" : java.net.URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8);
+        params.putIfAbsent(name, value);
+      } catch (IllegalArgumentException e) {
+        // a malformed escape: the parameter is ignored, the page says what it missed
+      }
+    }
+    return params;
   }
 
   /** An action at {@code path} (and below it when the path ends with '/'). */

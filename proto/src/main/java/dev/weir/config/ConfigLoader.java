@@ -269,6 +269,7 @@ public final class ConfigLoader {
       checkPort("controlPlane.adsPort", config.getControlPlane().getAdsPort());
       checkPort("controlPlane.adminPort", config.getControlPlane().getAdminPort());
       checkSecurity(config.getSecurity());
+      ObservabilityRules.check(config, this::add);
     }
 
     private void checkSecurity(dev.weir.config.v1.SecuritySettings security) {
