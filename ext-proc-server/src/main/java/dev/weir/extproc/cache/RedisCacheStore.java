@@ -66,8 +66,8 @@ public final class RedisCacheStore implements AutoCloseable {
   /**
    * Does not connect yet: the first use does, so a gateway starts while Redis is down.
    *
-   * @param onEvent receives each message of the channel ({@code put <partition> <key>},
-   *     {@code flush <partition>} or {@code flush *}), this replica's own included
+   * @param onEvent receives each message of the channel ({@code put <partition> <key>} or
+   *     {@code flush <consumer> <model>}, {@code *} for any), this replica's own included
    */
   public RedisCacheStore(RedisSettings settings, int maxEntries, Consumer<String> onEvent) {
     this.settings = settings;
@@ -165,20 +165,30 @@ public final class RedisCacheStore implements AutoCloseable {
     }
   }
 
-  /** Deletes a partition's entries, or all ({@code partition} null), and tells every replica. */
-  public long flush(String partition) {
+  /**
+   * Deletes the entries {@code which} selects and tells every replica. Entries are read in
+   * batches to see their labels (the partition is a hash); an entry that cannot be read is kept
+   * unless every entry goes.
+   */
+  public long flush(CachedAnswer.Selector which) {
     RedisCommands<String, byte[]> c = commands();
-    String pattern = partition == null ? "" : partition + ":";
+    boolean all = which.equals(CachedAnswer.Selector.ALL);
     List<byte[]> members = c.zrange(ORDER, 0, -1);
     long deleted = 0;
-    for (byte[] m : members) {
-      String member = new String(m, StandardCharsets.UTF_8);
-      if (member.startsWith(pattern)) {
-        deleted += c.del(ENTRY + member);
-        c.zrem(ORDER, m);
+    for (int i = 0; i < members.size(); i += 500) {
+      List<byte[]> batch = members.subList(i, Math.min(members.size(), i + 500));
+      String[] keys = batch.stream().map(m -> ENTRY + new String(m, StandardCharsets.UTF_8)).toArray(String[]::new);
+      List<KeyValue<String, byte[]>> values = all ? List.of() : c.mget(keys);
+      for (int k = 0; k < batch.size(); k++) {
+        CachedAnswer a = all || !values.get(k).hasValue() ? null : CachedAnswer.fromBytes(values.get(k).getValue());
+        boolean gone = !all && !values.get(k).hasValue();
+        if (all || gone || a != null && which.matches(a)) {
+          deleted += c.del(keys[k]);
+          c.zrem(ORDER, batch.get(k));
+        }
       }
     }
-    c.publish(CHANNEL, bytes("flush " + (partition == null ? "*" : partition)));
+    c.publish(CHANNEL, bytes("flush " + which.encode()));
     return deleted;
   }
 
