@@ -8,7 +8,6 @@ import dev.weir.extproc.cache.CachedAnswer;
 import dev.weir.extproc.cache.Embedder;
 import dev.weir.extproc.cache.HitVerifier;
 import dev.weir.extproc.cache.LuceneSemanticTier;
-import dev.weir.extproc.cache.PairFeatures;
 import dev.weir.extproc.cache.ResponseCache;
 import dev.weir.extproc.cache.SemanticTier;
 import dev.weir.extproc.openai.Endpoint;
@@ -302,6 +301,8 @@ public final class CacheBenchmark {
         }
         long[] search = new long[lookups];
         long[] full = new long[lookups];
+        List<Long> hitNanos = new ArrayList<>();
+        List<Long> missNanos = new ArrayList<>();
         int hits = 0;
         for (int i = 0; i < search.length; i++) {
           int q = random.nextInt(pairs.size());
@@ -314,13 +315,20 @@ public final class CacheBenchmark {
           s = System.nanoTime();
           SemanticTier.Match m = tier.find(partition, fresh, threshold, agreement, true);
           full[i] = System.nanoTime() - s;
-          hits += m == null ? 0 : 1;
+          if (m != null) {
+            hitNanos.add(full[i]);
+            hits++;
+          } else {
+            missNanos.add(full[i]);
+          }
         }
         if (pass == 1) {
           report("exact lookup (canonical key given, Caffeine)", exact);
           report("exact lookup incl. parsing and hashing the request", keying);
           report("semantic search + verify (embeddings given)", search);
           report("semantic lookup: embed + search + verify (+ second model)", full);
+          report("  of which misses (one embedding)", missNanos.stream().mapToLong(Long::longValue).toArray());
+          report("  of which hits (both embeddings)", hitNanos.stream().mapToLong(Long::longValue).toArray());
           System.out.printf("(%d of %d semantic lookups hit)%n", hits, full.length);
         }
       }

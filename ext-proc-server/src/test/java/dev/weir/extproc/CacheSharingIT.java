@@ -62,10 +62,10 @@ class CacheSharingIT {
 
   /** Waits until Redis holds {@code n} entries (replicas write them in the background). */
   void awaitEntries(int n) throws InterruptedException {
-    for (int i = 0; i < 200 && !(":" + n).equals(redis.command("ZCARD weir:cache:order")); i++) {
+    for (int i = 0; i < 200 && !(":" + n).equals(redis.command("ZCARD {weir:cache}:order")); i++) {
       Thread.sleep(10);
     }
-    assertEquals(":" + n, redis.command("ZCARD weir:cache:order"));
+    assertEquals(":" + n, redis.command("ZCARD {weir:cache}:order"));
   }
 
   @Test
@@ -148,7 +148,7 @@ class CacheSharingIT {
     var cache = a.server.runtime().stores().cache();
     assertEquals(0, cache.flush(new CachedAnswer.Selector("someone-else", null)), "another consumer's: none");
     assertEquals(0, cache.flush(new CachedAnswer.Selector("team", "another-model")), "another model's: none");
-    assertEquals(":1", redis.command("ZCARD weir:cache:order"));
+    assertEquals(":1", redis.command("ZCARD {weir:cache}:order"));
     assertEquals("hit-exact", b.chat(KEY, chat("What is the capital of Spain?")).header("x-weir-cache"));
 
     assertEquals(1, cache.flush(new CachedAnswer.Selector("team", "m")));
