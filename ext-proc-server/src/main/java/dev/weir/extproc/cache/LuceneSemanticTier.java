@@ -29,8 +29,9 @@ import org.slf4j.LoggerFactory;
  * The semantic tier on an in-memory Lucene index: one HNSW graph of prompt embeddings (dot product
  * of unit vectors), searched with a filter on the partition, so a lookup only ever sees its own
  * partition's entries. Beside each vector it keeps the prompt and its embedding under the second
- * model, which a candidate must satisfy too. New entries are embedded and indexed by one background thread; the searcher
- * is refreshed before a lookup when entries were added. Thread-safe.
+ * model, which a candidate must satisfy too. New entries are embedded and indexed by one
+ * background thread; the searcher is refreshed before a lookup when entries were added.
+ * Thread-safe.
  */
 public final class LuceneSemanticTier implements SemanticTier {
   private static final Logger log = LoggerFactory.getLogger(LuceneSemanticTier.class);
