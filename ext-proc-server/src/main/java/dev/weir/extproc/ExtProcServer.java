@@ -7,6 +7,7 @@ import dev.weir.config.ConfigLoader;
 import dev.weir.config.Credentials;
 import dev.weir.config.v1.GatewayConfig;
 import dev.weir.admin.AdminHttp;
+import dev.weir.extproc.cache.CachedAnswer;
 import dev.weir.tls.MutualTls;
 import dev.weir.extproc.routing.RoutingTable;
 import dev.weir.extproc.telemetry.GatewayMetrics;
@@ -124,17 +125,64 @@ public final class ExtProcServer implements AutoCloseable {
               : AdminHttp.Answer.text(400, "refused; the running config stays\n" + refused + "\n");
         })
         .action("/cache/flush", request -> {
-          // Every entry, here, in Redis and (through its pub/sub channel) in every other replica.
+          // The selected entries (all, or one consumer's and/or one model's), here, in Redis and
+          // (through its pub/sub channel) in every other replica.
           var cache = runtime.stores().cache();
           if (cache == null) {
             return AdminHttp.Answer.text(404, "no response cache is configured\n");
           }
-          long dropped = cache.flush(null);
-          log.info("response cache flushed by {}: {} entries", request.caller(), dropped);
+          CachedAnswer.Selector which;
+          try {
+            which = flushSelector(request.query(), runtime.config());
+          } catch (IllegalArgumentException e) {
+            return AdminHttp.Answer.text(400, e.getMessage() + "\n");
+          }
+          long dropped = cache.flush(which);
+          log.info("response cache flushed by {} (consumer {}, model {}): {} entries", request.caller(),
+              which.consumer() == null ? "any" : which.consumer(), which.model() == null ? "any" : which.model(), dropped);
           return AdminHttp.Answer.text(200, "flushed " + dropped + " entries\n");
         })
         .start();
     this.watcher = configFile != null && watch ? new dev.weir.config.ConfigWatcher(configFile, () -> reload("file change")) : null;
+  }
+
+  /**
+   * What {@code POST /cache/flush?consumer=NAME&model=NAME} selects: both parameters optional
+   * (none: every entry), each naming a consumer or model of the running config.
+   */
+  static CachedAnswer.Selector flushSelector(String query, GatewayConfig config) {
+    String consumer = null;
+    String model = null;
+    if (query != null && !query.isEmpty()) {
+      for (String pair : query.split("&")) {
+        int eq = pair.indexOf('=');
+        String name = eq < 0 ? pair : pair.substring(0, eq);
+        String value = eq < 0 ? "" : java.net.URLDecoder.decode(pair.substring(eq + 1), java.nio.charset.StandardCharsets.UTF_8);
+        switch (name) {
+          case "consumer" -> {
+            if (config.getConsumersList().stream().noneMatch(c -> c.getName().equals(value))) {
+              throw new IllegalArgumentException("no consumer named " + shown(value) + " is configured");
+            }
+            consumer = value;
+          }
+          case "model" -> {
+            if (config.getModelsList().stream().noneMatch(m -> m.getName().equals(value))) {
+              throw new IllegalArgumentException("no model named " + shown(value) + " is configured");
+            }
+            model = value;
+          }
+          default -> throw new IllegalArgumentException("unknown parameter " + shown(name)
+              + "; /cache/flush takes consumer=NAME and model=NAME, both optional");
+        }
+      }
+    }
+    return new CachedAnswer.Selector(consumer, model);
+  }
+
+  /** A client-chosen name as an error message may echo it: short, printable, no markup. */
+  private static String shown(String s) {
+    String clean = s.replaceAll("[^A-Za-z0-9._:@/-]", "?");
+    return "'" + (clean.length() > 64 ? clean.substring(0, 64) + "..." : clean) + "'";
   }
 
   /**

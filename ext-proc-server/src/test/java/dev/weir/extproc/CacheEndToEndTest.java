@@ -1,6 +1,7 @@
 package dev.weir.extproc;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
@@ -22,6 +23,7 @@ import org.junit.jupiter.api.Test;
 /** The OpenAI Java SDK reads cached answers, streamed and not, through the test-kit and ext_proc. */
 class CacheEndToEndTest {
   static final String KEY = "sk-cache-sdk";
+  static final String OPS_KEY = "sk-cache-ops";
   ScriptedUpstream upstream;
   Gateway gw;
   OpenAIClient client;
@@ -32,11 +34,13 @@ class CacheEndToEndTest {
     gw = new Gateway("""
         backends: [ { name: up, provider: openai-compatible, url: UPSTREAM } ]
         pools: [ { name: p, members: [ { backend: up } ] } ]
-        models: [ { name: m, pool: p } ]
+        models: [ { name: m, pool: p }, { name: m2, pool: p } ]
         policies: { cache: { tiers: [ exact ] } }
-        consumers: [ { name: team, keys: [ "%s" ], models: [ "*" ] } ]
+        consumers:
+          - { name: team, keys: [ "%s" ], models: [ "*" ] }
+          - { name: ops, keys: [ "%s" ], models: [ "*" ] }
         security: { adminToken: { env: WEIR_ADMIN_TOKEN } }
-        """.formatted(ApiKeys.hash(KEY)), upstream, java.util.Map.of("WEIR_ADMIN_TOKEN", "admin-secret"));
+        """.formatted(ApiKeys.hash(KEY), ApiKeys.hash(OPS_KEY)), upstream, java.util.Map.of("WEIR_ADMIN_TOKEN", "admin-secret"));
     client = OpenAIOkHttpClient.builder().apiKey(KEY).baseUrl(gw.baseUrl()).maxRetries(0).build();
   }
 
@@ -101,14 +105,18 @@ class CacheEndToEndTest {
   }
 
   private int flush(String token) throws Exception {
+    return flush(token, "").statusCode();
+  }
+
+  private java.net.http.HttpResponse<String> flush(String token, String query) throws Exception {
     var request = java.net.http.HttpRequest.newBuilder(
-        java.net.URI.create("http://127.0.0.1:" + gw.server.adminPort() + "/cache/flush"))
+        java.net.URI.create("http://127.0.0.1:" + gw.server.adminPort() + "/cache/flush" + query))
         .POST(java.net.http.HttpRequest.BodyPublishers.noBody());
     if (token != null) {
       request.header("authorization", "Bearer " + token);
     }
     return java.net.http.HttpClient.newHttpClient().send(request.build(),
-        java.net.http.HttpResponse.BodyHandlers.ofString()).statusCode();
+        java.net.http.HttpResponse.BodyHandlers.ofString());
   }
 
   @Test
@@ -119,5 +127,46 @@ class CacheEndToEndTest {
     assertEquals("hit-exact", stream(params("Say hello", true)).cache());
     assertEquals(200, flush("admin-secret"));
     assertEquals("miss", stream(params("Say hello", true)).cache());
+  }
+
+  String cacheHeader(OpenAIClient c, String model, String prompt) {
+    var raw = c.chat().completions().withRawResponse().create(
+        ChatCompletionCreateParams.builder().model(model).temperature(0.0).addUserMessage(prompt).build());
+    raw.parse();
+    return raw.headers().values("x-weir-cache").stream().findFirst().orElse(null);
+  }
+
+  @Test
+  void theAdminFlushOfOneConsumerOrOneModelDropsOnlyTheirEntries() throws Exception {
+    OpenAIClient ops = OpenAIOkHttpClient.builder().apiKey(OPS_KEY).baseUrl(gw.baseUrl()).maxRetries(0).build();
+    for (String[] ask : new String[][] {{"team", "m"}, {"team", "m2"}, {"ops", "m"}}) {
+      assertEquals("miss", cacheHeader(ask[0].equals("ops") ? ops : client, ask[1], "Name a colour"));
+    }
+    assertEquals(401, flush(null, "?consumer=team").statusCode(), "no token, no flush");
+
+    var r = flush("admin-secret", "?consumer=team&model=m");
+    assertEquals(200, r.statusCode());
+    assertEquals("flushed 1 entries\n", r.body());
+    assertEquals("miss", cacheHeader(client, "m", "Name a colour"));
+    assertEquals("hit-exact", cacheHeader(client, "m2", "Name a colour"));
+    assertEquals("hit-exact", cacheHeader(ops, "m", "Name a colour"));
+
+    assertEquals("flushed 2 entries\n", flush("admin-secret", "?consumer=team").body());
+    assertEquals("hit-exact", cacheHeader(ops, "m", "Name a colour"));
+    assertEquals("flushed 1 entries\n", flush("admin-secret", "?model=m").body());
+    assertEquals("miss", cacheHeader(ops, "m", "Name a colour"));
+  }
+
+  @Test
+  void aFlushNamingAnUnknownConsumerModelOrParameterIsRefusedAndDropsNothing() throws Exception {
+    assertEquals("miss", cacheHeader(client, "m", "Name a shape"));
+    var r = flush("admin-secret", "?consumer=nobody");
+    assertEquals(400, r.statusCode());
+    assertEquals("no consumer named 'nobody' is configured\n", r.body());
+    assertEquals(400, flush("admin-secret", "?model=gpt-9").statusCode());
+    var bad = flush("admin-secret", "?partition=%3Cscript%3E");
+    assertEquals(400, bad.statusCode());
+    assertTrue(bad.body().startsWith("unknown parameter 'partition'"), bad.body());
+    assertEquals("hit-exact", cacheHeader(client, "m", "Name a shape"));
   }
 }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.weir.config.ApiKeys;
+import dev.weir.extproc.cache.CachedAnswer;
 import dev.weir.testkit.ExchangeResponse;
 import dev.weir.testkit.RedisServerProcess;
 import dev.weir.testkit.ScriptedUpstream;
@@ -61,10 +62,10 @@ class CacheSharingIT {
 
   /** Waits until Redis holds {@code n} entries (replicas write them in the background). */
   void awaitEntries(int n) throws InterruptedException {
-    for (int i = 0; i < 200 && !(":" + n).equals(redis.command("ZCARD weir:cache:order")); i++) {
+    for (int i = 0; i < 200 && !(":" + n).equals(redis.command("ZCARD {weir:cache}:order")); i++) {
       Thread.sleep(10);
     }
-    assertEquals(":" + n, redis.command("ZCARD weir:cache:order"));
+    assertEquals(":" + n, redis.command("ZCARD {weir:cache}:order"));
   }
 
   @Test
@@ -136,6 +137,32 @@ class CacheSharingIT {
     assertEquals("hit-semantic", c.chat(KEY, paraphrase).header("x-weir-cache"),
         "the restarted replica rebuilt its index from Redis");
     assertEquals(1, upstream.received().size());
+  }
+
+  @Test
+  void flushingOneConsumersEntriesDropsThemInRedisAndEveryReplicaAndKeepsTheRest() throws Exception {
+    a.chat(KEY, chat("What is the capital of Spain?"));
+    awaitEntries(1);
+    assertEquals("hit-exact", b.chat(KEY, chat("What is the capital of Spain?")).header("x-weir-cache"));
+
+    var cache = a.server.runtime().stores().cache();
+    assertEquals(0, cache.flush(new CachedAnswer.Selector("someone-else", null)), "another consumer's: none");
+    assertEquals(0, cache.flush(new CachedAnswer.Selector("team", "another-model")), "another model's: none");
+    assertEquals(":1", redis.command("ZCARD {weir:cache}:order"));
+    assertEquals("hit-exact", b.chat(KEY, chat("What is the capital of Spain?")).header("x-weir-cache"));
+
+    assertEquals(1, cache.flush(new CachedAnswer.Selector("team", "m")));
+    awaitEntries(0);
+    for (Gateway g : new Gateway[] {a, b, c}) {
+      var local = g.server.runtime().stores().cache();
+      for (int i = 0; i < 200 && local.localSize() > 0; i++) {
+        Thread.sleep(10);
+      }
+      assertEquals("miss", g.chat(KEY, chat("What is the capital of Spain?")).header("x-weir-cache"));
+      awaitEntries(1);
+      cache.flush(CachedAnswer.Selector.ALL);
+      awaitEntries(0);
+    }
   }
 
   /** Waits until a replica learnt the one entry from Redis and indexed it. */

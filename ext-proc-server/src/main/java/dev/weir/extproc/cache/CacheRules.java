@@ -13,12 +13,13 @@ import java.util.Set;
  * consumer blocks so that a lower level can only tighten: it may switch tiers on only where every
  * level above allows them, and for every other setting the stricter value wins.
  */
-public record CacheRules(Set<CacheTier> tiers, long ttlSeconds, double threshold, boolean verify,
+public record CacheRules(Set<CacheTier> tiers, long ttlSeconds, double threshold, double agreementThreshold,
+    boolean verify,
     List<String> varyBy, int maxMessages, boolean ignoreSystemMessages, double maxTemperature,
     boolean allowSeed) {
 
   /** No caching. */
-  public static final CacheRules OFF = new CacheRules(Set.of(), 0, 1, true, List.of("consumer"), 0, false, 0,
+  public static final CacheRules OFF = new CacheRules(Set.of(), 0, 1, 1, true, List.of("consumer"), 0, false, 0,
       false);
 
   public boolean enabled() {
@@ -43,6 +44,7 @@ public record CacheRules(Set<CacheTier> tiers, long ttlSeconds, double threshold
     boolean any = false;
     long ttl = Long.MAX_VALUE;
     double threshold = 0;
+    double agreement = 0;
     boolean verify = false;
     Set<String> varyBy = new LinkedHashSet<>();
     int maxMessages = Integer.MAX_VALUE;
@@ -68,6 +70,7 @@ public record CacheRules(Set<CacheTier> tiers, long ttlSeconds, double threshold
       }
       ttl = Math.min(ttl, p.getTtlSeconds());
       threshold = Math.max(threshold, p.getThreshold());
+      agreement = Math.max(agreement, p.getAgreementThreshold());
       verify |= p.getVerifier() != CacheVerifier.SKIP;
       varyBy.addAll(p.getVaryByList());
       maxMessages = Math.min(maxMessages, p.getMaxMessages());
@@ -81,7 +84,7 @@ public record CacheRules(Set<CacheTier> tiers, long ttlSeconds, double threshold
     if (varyBy.isEmpty()) {
       varyBy.add("consumer");
     }
-    return new CacheRules(Set.copyOf(tiers), ttl, threshold, verify, List.copyOf(varyBy), maxMessages,
+    return new CacheRules(Set.copyOf(tiers), ttl, threshold, agreement, verify, List.copyOf(varyBy), maxMessages,
         ignoreSystem, maxTemperature, allowSeed);
   }
 }

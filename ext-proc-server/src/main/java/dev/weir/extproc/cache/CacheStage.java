@@ -209,7 +209,7 @@ public final class CacheStage implements Stage {
     String prompt = rules.semantic() ? key.lastTurnText() : null;
     exchange.gateway().stores().cache().store(new CachedAnswer(key.partition(), key.key(), prompt,
         answer.toString(), u.path("prompt_tokens").asLong(0), u.path("completion_tokens").asLong(0), now,
-        now + rules.ttlSeconds() * 1000));
+        now + rules.ttlSeconds() * 1000, exchange.caller().name(), exchange.request().model()));
     return Decision.proceed();
   }
 }

@@ -28,15 +28,20 @@ import org.slf4j.LoggerFactory;
 /**
  * The semantic tier on an in-memory Lucene index: one HNSW graph of prompt embeddings (dot product
  * of unit vectors), searched with a filter on the partition, so a lookup only ever sees its own
- * partition's entries. New entries are embedded and indexed by one background thread; the searcher
- * is refreshed before a lookup when entries were added. Thread-safe.
+ * partition's entries. Beside each vector it keeps the prompt and its embedding under the second
+ * model, which a candidate must satisfy too. New entries are embedded and indexed by one
+ * background thread; the searcher is refreshed before a lookup when entries were added.
+ * Thread-safe.
  */
 public final class LuceneSemanticTier implements SemanticTier {
   private static final Logger log = LoggerFactory.getLogger(LuceneSemanticTier.class);
   /** Candidates checked by the verifier, nearest first. */
   static final int CANDIDATES = 4;
   private final Embedder embedder;
+  /** The second model, asked only about candidates that pass the threshold and the rules. */
+  private final Embedder judge;
   private final HitVerifier verifier;
+  private final boolean ownsEmbedders;
   private final long embedTimeoutMillis;
   private final ByteBuffersDirectory directory = new ByteBuffersDirectory();
   private final IndexWriter writer;
@@ -49,8 +54,16 @@ public final class LuceneSemanticTier implements SemanticTier {
         return t;
       }, new ThreadPoolExecutor.DiscardPolicy());
 
-  public LuceneSemanticTier(Embedder embedder, HitVerifier verifier, long embedTimeoutMillis) {
+  /** A tier on embedders its caller owns (and closes). */
+  public LuceneSemanticTier(Embedder embedder, Embedder judge, HitVerifier verifier, long embedTimeoutMillis) {
+    this(embedder, judge, verifier, embedTimeoutMillis, false);
+  }
+
+  LuceneSemanticTier(Embedder embedder, Embedder judge, HitVerifier verifier, long embedTimeoutMillis,
+      boolean ownsEmbedders) {
+    this.ownsEmbedders = ownsEmbedders;
     this.embedder = embedder;
+    this.judge = judge;
     this.verifier = verifier;
     this.embedTimeoutMillis = embedTimeoutMillis;
     try {
@@ -64,18 +77,23 @@ public final class LuceneSemanticTier implements SemanticTier {
   @Override
   public void add(CachedAnswer a) {
     if (a.lastTurnText() != null) {
-      indexer.execute(() -> index(a.partition(), a.key(), a.lastTurnText(), embedder.embedHere(a.lastTurnText())));
+      indexer.execute(() -> index(a.partition(), a.key(), a.lastTurnText(), embedder.embedHere(a.lastTurnText()),
+          judge.embedHere(a.lastTurnText())));
     }
   }
 
-  /** Indexes a prompt whose embedding is known (the benchmark loads entries this way). */
-  public void index(String partition, String key, String text, float[] vector) {
+  /**
+   * Indexes a prompt whose embeddings are known (the benchmark loads entries this way); the
+   * second model's is kept beside it, so a lookup embeds only the new prompt with it.
+   */
+  public void index(String partition, String key, String text, float[] vector, float[] judgeVector) {
     Document d = new Document();
     String id = partition + ":" + key;
     d.add(new StringField("id", id, Field.Store.NO));
     d.add(new StringField("partition", partition, Field.Store.NO));
     d.add(new StoredField("key", key));
     d.add(new StoredField("text", text));
+    d.add(new StoredField("judge", toBytes(judgeVector)));
     d.add(new KnnFloatVectorField("v", vector, VectorSimilarityFunction.DOT_PRODUCT));
     try {
       writer.updateDocument(new Term("id", id), d);
@@ -96,13 +114,17 @@ public final class LuceneSemanticTier implements SemanticTier {
   }
 
   @Override
-  public Match find(String partition, String text, double threshold, boolean verify) {
+  public Match find(String partition, String text, double threshold, double agreement, boolean verify) {
     float[] v = embedder.embed(text, embedTimeoutMillis);
-    return v == null ? null : find(partition, text, v, threshold, verify);
+    return v == null ? null : find(partition, text, v, null, threshold, agreement, verify);
   }
 
-  /** The lookup for a prompt whose embedding is known. */
-  public Match find(String partition, String text, float[] vector, double threshold, boolean verify) {
+  /**
+   * The lookup for a prompt whose search embedding is known; {@code judgeVector} is its second
+   * model's embedding when known (else computed if a candidate needs it).
+   */
+  public Match find(String partition, String text, float[] vector, float[] judgeVector, double threshold,
+      double agreement, boolean verify) {
     try {
       if (dirty.getAndSet(false)) {
         searchers.maybeRefreshBlocking();
@@ -118,9 +140,24 @@ public final class LuceneSemanticTier implements SemanticTier {
             break;
           }
           Document d = s.storedFields().document(sd.doc);
-          if (!verify || verifier.accepts(d.get("text"), text)) {
+          if (!verify) {
             return new Match(partition, d.get("key"), cosine);
           }
+          if (!verifier.accepts(d.get("text"), text)) {
+            continue;
+          }
+          if (agreement > 0) {
+            if (judgeVector == null) {
+              judgeVector = judge.embed(text, embedTimeoutMillis);
+              if (judgeVector == null) {
+                return null; // no second opinion in time: a miss, never an unchecked hit
+              }
+            }
+            if (Embedder.cosine(fromBytes(d.getBinaryValue("judge")), judgeVector) < agreement) {
+              continue;
+            }
+          }
+          return new Match(partition, d.get("key"), cosine);
         }
         return null;
       } finally {
@@ -130,6 +167,18 @@ public final class LuceneSemanticTier implements SemanticTier {
       log.warn("cache: semantic lookup failed, a miss: {}", e.toString());
       return null;
     }
+  }
+
+  private static byte[] toBytes(float[] v) {
+    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(v.length * Float.BYTES);
+    b.asFloatBuffer().put(v);
+    return b.array();
+  }
+
+  private static float[] fromBytes(org.apache.lucene.util.BytesRef bytes) {
+    float[] v = new float[bytes.length / Float.BYTES];
+    java.nio.ByteBuffer.wrap(bytes.bytes, bytes.offset, bytes.length).asFloatBuffer().get(v);
+    return v;
   }
 
   /** Waits until every entry handed to {@link #add} is indexed (tests, benchmark). */
@@ -152,6 +201,10 @@ public final class LuceneSemanticTier implements SemanticTier {
   @Override
   public void close() {
     indexer.shutdownNow();
+    if (ownsEmbedders) {
+      embedder.close();
+      judge.close();
+    }
     try {
       searchers.close();
       writer.close();

@@ -1,6 +1,7 @@
 package dev.weir.extproc.cache;
 
 import dev.weir.config.v1.RedisSettings;
+import io.lettuce.core.AbstractRedisClient;
 import io.lettuce.core.ClientOptions;
 import io.lettuce.core.KeyValue;
 import io.lettuce.core.Range;
@@ -8,8 +9,9 @@ import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisException;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.ScriptOutputType;
-import io.lettuce.core.api.StatefulRedisConnection;
-import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.cluster.ClusterClientOptions;
+import io.lettuce.core.cluster.RedisClusterClient;
+import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
 import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.codec.RedisCodec;
 import io.lettuce.core.codec.StringCodec;
@@ -31,15 +33,20 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Blocking: calls wait on Lettuce's sync API for at most the configured {@code timeoutMillis};
  * exchanges run on virtual threads, so a wait never holds a Netty event loop. While disconnected,
- * commands are rejected at once rather than queued. Standalone and Sentinel URIs (the put script
- * touches keys it does not declare, which Redis Cluster forbids).
+ * commands are rejected at once rather than queued. Standalone, Sentinel and ({@code redis.cluster})
+ * Cluster URIs.
  */
 public final class RedisCacheStore implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(RedisCacheStore.class);
-  static final String PREFIX = "weir:cache:";
+  /**
+   * Every key carries the hash tag {@code {weir:cache}}, so all of them live in one slot of a Redis
+   * Cluster: the store script may then touch entries it cannot declare (those the cap evicts), and
+   * a flush reads them in one batch. The cache is one node's worth of data in a cluster.
+   */
+  static final String PREFIX = "{weir:cache}:";
   static final String ENTRY = PREFIX + "e:";
   static final String ORDER = PREFIX + "order";
-  static final String CHANNEL = PREFIX + "events";
+  static final String CHANNEL = "weir:cache:events";
   /** KEYS: entry, order. ARGV: value, ttl ms, expiry ms, member, max entries, entry prefix, now ms. */
   static final String PUT = """
       redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -57,8 +64,8 @@ public final class RedisCacheStore implements AutoCloseable {
   private final RedisSettings settings;
   private final int maxEntries;
   private final Object connectLock = new Object();
-  private volatile RedisClient client;
-  private volatile RedisCommands<String, byte[]> commands;
+  private volatile AbstractRedisClient client;
+  private volatile RedisClusterCommands<String, byte[]> commands;
   private volatile StatefulRedisPubSubConnection<String, String> pubSub;
   private volatile long lastConnectAttempt;
   private final Consumer<String> onEvent;
@@ -66,8 +73,8 @@ public final class RedisCacheStore implements AutoCloseable {
   /**
    * Does not connect yet: the first use does, so a gateway starts while Redis is down.
    *
-   * @param onEvent receives each message of the channel ({@code put <partition> <key>},
-   *     {@code flush <partition>} or {@code flush *}), this replica's own included
+   * @param onEvent receives each message of the channel ({@code put <partition> <key>} or
+   *     {@code flush <consumer> <model>}, {@code *} for any), this replica's own included
    */
   public RedisCacheStore(RedisSettings settings, int maxEntries, Consumer<String> onEvent) {
     this.settings = settings;
@@ -75,8 +82,8 @@ public final class RedisCacheStore implements AutoCloseable {
     this.onEvent = onEvent;
   }
 
-  private RedisCommands<String, byte[]> commands() {
-    RedisCommands<String, byte[]> c = commands;
+  private RedisClusterCommands<String, byte[]> commands() {
+    RedisClusterCommands<String, byte[]> c = commands;
     if (c != null) {
       return c;
     }
@@ -91,12 +98,23 @@ public final class RedisCacheStore implements AutoCloseable {
       lastConnectAttempt = now;
       RedisURI uri = RedisURI.create(settings.getUri());
       uri.setTimeout(Duration.ofMillis(settings.getTimeoutMillis()));
-      RedisClient created = RedisClient.create(uri);
-      created.setOptions(ClientOptions.builder()
-          .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
+      RedisClusterClient cluster = settings.getCluster() ? RedisClusterClient.create(uri) : null;
+      RedisClient single = cluster == null ? RedisClient.create(uri) : null;
+      AbstractRedisClient created = cluster != null ? cluster : single;
       try {
-        StatefulRedisConnection<String, byte[]> conn = created.connect(CODEC);
-        StatefulRedisPubSubConnection<String, String> sub = created.connectPubSub();
+        StatefulRedisPubSubConnection<String, String> sub;
+        RedisClusterCommands<String, byte[]> sync;
+        if (cluster != null) {
+          cluster.setOptions(ClusterClientOptions.builder()
+              .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
+          sync = cluster.connect(CODEC).sync();
+          sub = cluster.connectPubSub();
+        } else {
+          single.setOptions(ClientOptions.builder()
+              .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
+          sync = single.connect(CODEC).sync();
+          sub = single.connectPubSub();
+        }
         sub.addListener(new RedisPubSubAdapter<>() {
           @Override
           public void message(String channel, String message) {
@@ -110,7 +128,7 @@ public final class RedisCacheStore implements AutoCloseable {
         sub.sync().subscribe(CHANNEL);
         client = created;
         pubSub = sub;
-        commands = conn.sync();
+        commands = sync;
         return commands;
       } catch (RedisException e) {
         created.shutdown();
@@ -140,14 +158,14 @@ public final class RedisCacheStore implements AutoCloseable {
         a.toBytes(), bytes(Long.toString(Math.max(1, a.expiresAtMillis() - nowMillis))),
         bytes(Long.toString(a.expiresAtMillis())), bytes(member), bytes(Integer.toString(maxEntries)),
         bytes(ENTRY), bytes(Long.toString(nowMillis))};
-    RedisCommands<String, byte[]> c = commands();
+    RedisClusterCommands<String, byte[]> c = commands();
     c.eval(PUT, ScriptOutputType.INTEGER, new String[] {ENTRY + member, ORDER}, args);
     c.publish(CHANNEL, bytes("put " + a.partition() + " " + a.key()));
   }
 
   /** Every live entry (for a replica's semantic index at start), read in batches. */
   public void forEachLive(long nowMillis, Consumer<CachedAnswer> sink) {
-    RedisCommands<String, byte[]> c = commands();
+    RedisClusterCommands<String, byte[]> c = commands();
     List<byte[]> members = c.zrangebyscore(ORDER, Range.create((double) nowMillis, Double.POSITIVE_INFINITY));
     for (int i = 0; i < members.size(); i += 500) {
       List<String> keys = new ArrayList<>();
@@ -165,20 +183,30 @@ public final class RedisCacheStore implements AutoCloseable {
     }
   }
 
-  /** Deletes a partition's entries, or all ({@code partition} null), and tells every replica. */
-  public long flush(String partition) {
-    RedisCommands<String, byte[]> c = commands();
-    String pattern = partition == null ? "" : partition + ":";
+  /**
+   * Deletes the entries {@code which} selects and tells every replica. Entries are read in
+   * batches to see their labels (the partition is a hash); an entry that cannot be read is kept
+   * unless every entry goes.
+   */
+  public long flush(CachedAnswer.Selector which) {
+    RedisClusterCommands<String, byte[]> c = commands();
+    boolean all = which.equals(CachedAnswer.Selector.ALL);
     List<byte[]> members = c.zrange(ORDER, 0, -1);
     long deleted = 0;
-    for (byte[] m : members) {
-      String member = new String(m, StandardCharsets.UTF_8);
-      if (member.startsWith(pattern)) {
-        deleted += c.del(ENTRY + member);
-        c.zrem(ORDER, m);
+    for (int i = 0; i < members.size(); i += 500) {
+      List<byte[]> batch = members.subList(i, Math.min(members.size(), i + 500));
+      String[] keys = batch.stream().map(m -> ENTRY + new String(m, StandardCharsets.UTF_8)).toArray(String[]::new);
+      List<KeyValue<String, byte[]>> values = all ? List.of() : c.mget(keys);
+      for (int k = 0; k < batch.size(); k++) {
+        CachedAnswer a = all || !values.get(k).hasValue() ? null : CachedAnswer.fromBytes(values.get(k).getValue());
+        boolean gone = !all && !values.get(k).hasValue();
+        if (all || gone || a != null && which.matches(a)) {
+          deleted += c.del(keys[k]);
+          c.zrem(ORDER, batch.get(k));
+        }
       }
     }
-    c.publish(CHANNEL, bytes("flush " + (partition == null ? "*" : partition)));
+    c.publish(CHANNEL, bytes("flush " + which.encode()));
     return deleted;
   }
 
@@ -188,7 +216,7 @@ public final class RedisCacheStore implements AutoCloseable {
 
   @Override
   public void close() {
-    RedisClient c = client;
+    AbstractRedisClient c = client;
     if (c != null) {
       c.shutdown();
     }

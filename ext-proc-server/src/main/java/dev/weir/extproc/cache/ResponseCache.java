@@ -102,8 +102,8 @@ public final class ResponseCache implements AutoCloseable {
           remember(a);
         }
       }
-    } else if (parts[0].equals("flush") && parts.length == 2) {
-      flushLocal(parts[1].equals("*") ? null : parts[1]);
+    } else if (parts[0].equals("flush") && parts.length == 3) {
+      flushLocal(CachedAnswer.Selector.decode(parts[1], parts[2]));
     }
   }
 
@@ -137,7 +137,8 @@ public final class ResponseCache implements AutoCloseable {
     if (key.lastTurnText() == null) {
       return null;
     }
-    SemanticTier.Match m = semantic.find(key.partition(), key.lastTurnText(), rules.threshold(), rules.verify());
+    SemanticTier.Match m = semantic.find(key.partition(), key.lastTurnText(), rules.threshold(),
+        rules.agreementThreshold(), rules.verify());
     if (m == null) {
       return null;
     }
@@ -163,12 +164,12 @@ public final class ResponseCache implements AutoCloseable {
     return true;
   }
 
-  /** Drops a partition's entries (null: all) here and, through Redis, in every replica. */
-  public long flush(String partition) {
-    long n = flushLocal(partition);
+  /** Drops the entries {@code which} selects here and, through Redis, in every replica. */
+  public long flush(CachedAnswer.Selector which) {
+    long n = flushLocal(which);
     if (redis != null) {
       try {
-        n = Math.max(n, redis.flush(partition));
+        n = Math.max(n, redis.flush(which));
       } catch (RuntimeException e) {
         log.warn("cache: Redis flush failed: {}", e.toString());
       }
@@ -176,12 +177,12 @@ public final class ResponseCache implements AutoCloseable {
     return n;
   }
 
-  private long flushLocal(String partition) {
+  private long flushLocal(CachedAnswer.Selector which) {
     long before = local.estimatedSize();
-    if (partition == null) {
+    if (which.equals(CachedAnswer.Selector.ALL)) {
       local.invalidateAll();
     } else {
-      local.asMap().keySet().removeIf(k -> k.startsWith(partition + ":"));
+      local.asMap().values().removeIf(which::matches);
     }
     local.cleanUp();
     return before - local.estimatedSize();

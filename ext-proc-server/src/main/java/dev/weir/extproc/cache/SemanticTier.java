@@ -15,8 +15,12 @@ public interface SemanticTier extends AutoCloseable {
 
   void remove(CachedAnswer a);
 
-  /** The nearest stored prompt in {@code partition} at or above the threshold that the verifier accepts. */
-  Match find(String partition, String text, double threshold, boolean verify);
+  /**
+   * The nearest stored prompt in {@code partition} at or above {@code threshold} that, when
+   * {@code verify} is on, the rules accept and the second model scores at or above
+   * {@code agreement} (0: no second opinion).
+   */
+  Match find(String partition, String text, double threshold, double agreement, boolean verify);
 
   @Override
   void close();
@@ -26,8 +30,9 @@ public interface SemanticTier extends AutoCloseable {
    * first use, so a gateway whose policies never switch the tier on never loads it.
    */
   static SemanticTier create(CacheSettings settings) {
-    return new LuceneSemanticTier(new Embedder(settings.getEmbeddingThreads()),
-        new HitVerifier(HitVerifier.DEFAULT_MAX_DIFFERENT_WORDS), 500);
+    return new LuceneSemanticTier(new Embedder(Embedder.Model.SEARCH, settings.getEmbeddingThreads()),
+        new Embedder(Embedder.Model.JUDGE, settings.getEmbeddingThreads()),
+        new HitVerifier(HitVerifier.DEFAULT_MAX_DIFFERENT_WORDS), 500, true);
   }
 
   /** No semantic matching: every lookup misses (for caches that only use the exact tier). */
@@ -39,7 +44,7 @@ public interface SemanticTier extends AutoCloseable {
     public void remove(CachedAnswer a) {}
 
     @Override
-    public Match find(String partition, String text, double threshold, boolean verify) {
+    public Match find(String partition, String text, double threshold, double agreement, boolean verify) {
       return null;
     }
 

@@ -19,21 +19,33 @@ import org.junit.jupiter.api.Test;
 /** The semantic tier with the real embedding model, index and verifier at the shipped defaults. */
 class SemanticTierTest {
   static Embedder embedder;
+  static Embedder judge;
   static LuceneSemanticTier tier;
   static double threshold;
+  static double agreement;
 
   @BeforeAll
   static void start() {
-    embedder = new Embedder(2);
-    tier = new LuceneSemanticTier(embedder, new HitVerifier(HitVerifier.DEFAULT_MAX_DIFFERENT_WORDS), 5_000);
-    threshold = Double.parseDouble(Defaults.declared(CachePolicy.getDescriptor().findFieldByName("threshold"))
-        .orElseThrow());
+    embedder = new Embedder(Embedder.Model.SEARCH, 2);
+    judge = new Embedder(Embedder.Model.JUDGE, 2);
+    tier = new LuceneSemanticTier(embedder, judge, new HitVerifier(HitVerifier.DEFAULT_MAX_DIFFERENT_WORDS), 5_000);
+    threshold = declared("threshold");
+    agreement = declared("agreementThreshold");
+  }
+
+  static double declared(String field) {
+    return Double.parseDouble(Defaults.declared(CachePolicy.getDescriptor().findFieldByName(field)).orElseThrow());
   }
 
   @AfterAll
   static void stop() {
     tier.close();
     embedder.close();
+    judge.close();
+  }
+
+  static void index(String partition, String key, String text) {
+    tier.index(partition, key, text, embedder.embedHere(text), judge.embedHere(text));
   }
 
 
@@ -62,12 +74,12 @@ class SemanticTierTest {
     for (int i = 0; i < pairs.size(); i++) {
       Pair p = pairs.get(i);
       String partition = "adversarial-" + i;
-      tier.index(partition, "k", p.stored(), embedder.embedHere(p.stored()));
+      index(partition, "k", p.stored());
       float[] asked = embedder.embedHere(p.asked());
-      if (tier.find(partition, p.asked(), asked, threshold, false) != null) {
+      if (tier.find(partition, p.asked(), asked, null, threshold, 0, false) != null) {
         closeByEmbedding++;
       }
-      if (tier.find(partition, p.asked(), asked, threshold, true) != null) {
+      if (tier.find(partition, p.asked(), asked, null, threshold, agreement, true) != null) {
         served.add(p.kind() + ": " + p.stored() + " → " + p.asked());
       }
     }
@@ -78,17 +90,25 @@ class SemanticTierTest {
 
   @Test
   void aParaphraseHitsWithItsSimilarity() {
-    tier.index("para", "k1", "How do I reverse a list in Python?", embedder.embedHere("How do I reverse a list in Python?"));
-    SemanticTier.Match m = tier.find("para", "How can I reverse a list in Python?", threshold, true);
+    index("para", "k1", "How do I reverse a list in Python?");
+    SemanticTier.Match m = tier.find("para", "How can I reverse a list in Python?", threshold, agreement, true);
     assertNotNull(m);
     assertEquals("k1", m.key());
     assertTrue(m.similarity() >= threshold && m.similarity() <= 1.0001, "similarity " + m.similarity());
   }
 
   @Test
+  void aCandidateTheSecondModelDoesNotAgreeWithIsNotServed() {
+    index("judged", "k1", "How do I reverse a list in Python?");
+    String asked = "How can I reverse a list in Python?";
+    assertNotNull(tier.find("judged", asked, threshold, 0, true), "rules alone accept the paraphrase");
+    assertNull(tier.find("judged", asked, threshold, 0.9999, true), "the second model's score is below 0.9999");
+  }
+
+  @Test
   void aPromptNeverMatchesAnotherPartitionsEntry() {
-    tier.index("one", "k", "What is the boiling point of water?", embedder.embedHere("What is the boiling point of water?"));
-    assertNull(tier.find("two", "What is the boiling point of water?", threshold, true));
-    assertNotNull(tier.find("one", "What is the boiling point of water?", threshold, true));
+    index("one", "k", "What is the boiling point of water?");
+    assertNull(tier.find("two", "What is the boiling point of water?", threshold, agreement, true));
+    assertNotNull(tier.find("one", "What is the boiling point of water?", threshold, agreement, true));
   }
 }
