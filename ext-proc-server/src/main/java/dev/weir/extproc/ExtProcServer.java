@@ -48,6 +48,7 @@ public final class ExtProcServer implements AutoCloseable {
   private final ExternalProcessorService service;
   private final Server grpc;
   private final AdminHttp admin;
+  private final dev.weir.extproc.console.ConsoleSampler sampler;
   private final MutualTls tls;
   private volatile boolean draining;
 
@@ -104,7 +105,8 @@ public final class ExtProcServer implements AutoCloseable {
         .executor(java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor())
         .build()
         .start();
-    this.admin = new AdminHttp(bindHost, adminPort, this::adminToken)
+    this.sampler = new dev.weir.extproc.console.ConsoleSampler(metrics.registry(), true);
+    AdminHttp adminHttp = new AdminHttp(bindHost, adminPort, this::adminToken)
         .probe("/healthz", () -> AdminHttp.Answer.text(200, "ok\n"))
         .probe("/readyz", () -> !draining && !grpc.isShutdown() ? AdminHttp.Answer.text(200, "ready\n")
             : AdminHttp.Answer.text(503, "not ready\n"))
@@ -127,7 +129,9 @@ public final class ExtProcServer implements AutoCloseable {
           long dropped = cache.flush(null);
           log.info("response cache flushed by {}: {} entries", request.caller(), dropped);
           return AdminHttp.Answer.text(200, "flushed " + dropped + " entries\n");
-        })
+        });
+    this.admin = new dev.weir.extproc.console.ConsoleApi(() -> runtime, env, () -> adminToken() != null, sampler)
+        .register(adminHttp)
         .start();
     this.watcher = configFile != null && watch ? new dev.weir.config.ConfigWatcher(configFile, () -> reload("file change")) : null;
   }
@@ -258,6 +262,7 @@ public final class ExtProcServer implements AutoCloseable {
       Thread.currentThread().interrupt();
     }
     admin.close();
+    sampler.close();
     if (tls != null) {
       tls.close();
     }

@@ -10,8 +10,11 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Executors;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,6 +45,15 @@ public final class AdminHttp implements AutoCloseable {
     }
   }
 
+  /** A read (GET or HEAD) and its query parameters, first value of each, percent-decoded. */
+  public record ReadRequest(String path, Map<String, String> query) {
+    /** The parameter's value, or {@code otherwise} when it is absent or empty. */
+    public String param(String name, String otherwise) {
+      String v = query.get(name);
+      return v == null || v.isEmpty() ? otherwise : v;
+    }
+  }
+
   /** A request that passed the checks for actions. */
   public record ActionRequest(String path, String query, String caller) {}
 
@@ -51,6 +63,9 @@ public final class AdminHttp implements AutoCloseable {
     Answer run(ActionRequest request) throws IOException;
   }
 
+  static final String CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-src 'self';"
+      + " img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self';"
+      + " frame-ancestors 'none'";
   private final HttpServer server;
   private final boolean loopback;
   private final Supplier<String> token;
@@ -96,6 +111,73 @@ public final class AdminHttp implements AutoCloseable {
       send(ex, page.get());
     });
     return this;
+  }
+
+  /**
+   * Read-only data that takes parameters (the console's JSON): GET; needs the admin token whenever
+   * one is configured, on loopback too, and is refused on another address while none is.
+   */
+  public AdminHttp data(String path, Function<ReadRequest, Answer> page) {
+    server.createContext(path, ex -> {
+      if (!isRead(ex)) {
+        send(ex, Answer.text(405, "use GET\n"));
+        return;
+      }
+      String expected = token == null ? null : token.get();
+      if (expected != null && !expected.isBlank() || !loopback) {
+        Answer refused = authenticate(ex);
+        if (refused != null) {
+          send(ex, refused);
+          return;
+        }
+      }
+      send(ex, answer(ex, page));
+    });
+    return this;
+  }
+
+  /**
+   * Files that carry no data (the console's HTML, scripts and styles): GET, open to anyone who
+   * reaches the port, like the probes; what they show comes from {@link #data} pages.
+   */
+  public AdminHttp asset(String path, Function<ReadRequest, Answer> page) {
+    server.createContext(path, ex -> {
+      if (!isRead(ex)) {
+        send(ex, Answer.text(405, "use GET\n"));
+        return;
+      }
+      send(ex, answer(ex, page));
+    });
+    return this;
+  }
+
+  private static Answer answer(HttpExchange ex, Function<ReadRequest, Answer> page) {
+    try {
+      return page.apply(new ReadRequest(ex.getRequestURI().getPath(), query(ex.getRequestURI().getRawQuery())));
+    } catch (IllegalArgumentException e) {
+      return Answer.text(400, sanitize(String.valueOf(e.getMessage())) + "\n");
+    } catch (RuntimeException e) {
+      log.error("admin page {} failed", ex.getRequestURI().getPath(), e);
+      return Answer.text(500, "failed; the server's log says why\n");
+    }
+  }
+
+  /** Query parameters, first value of each; at most 32, so a long query is not unbounded work. */
+  static Map<String, String> query(String raw) {
+    Map<String, String> out = new LinkedHashMap<>();
+    if (raw == null || raw.isEmpty()) {
+      return out;
+    }
+    for (String pair : raw.split("&", 33)) {
+      if (out.size() == 32) {
+        throw new IllegalArgumentException("at most 32 query parameters");
+      }
+      int eq = pair.indexOf('=');
+      String name = java.net.URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
+      String value = eq < 0 ? "" : java.net.URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8);
+      out.putIfAbsent(name, value);
+    }
+    return out;
   }
 
   /** An action at {@code path} (and below it when the path ends with '/'). */
@@ -226,6 +308,10 @@ public final class AdminHttp implements AutoCloseable {
     ex.getResponseHeaders().set("content-type", a.contentType());
     ex.getResponseHeaders().set("x-content-type-options", "nosniff");
     ex.getResponseHeaders().set("cache-control", "no-store");
+    // The console's pages load only this origin's scripts, styles and data, and no one may frame them.
+    ex.getResponseHeaders().set("content-security-policy", CONTENT_SECURITY_POLICY);
+    ex.getResponseHeaders().set("x-frame-options", "DENY");
+    ex.getResponseHeaders().set("referrer-policy", "no-referrer");
     boolean head = "HEAD".equals(ex.getRequestMethod());
     ex.sendResponseHeaders(a.status(), head ? -1 : bytes.length == 0 ? -1 : bytes.length);
     if (!head && bytes.length > 0) {
