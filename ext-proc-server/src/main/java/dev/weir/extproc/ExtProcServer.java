@@ -49,6 +49,7 @@ public final class ExtProcServer implements AutoCloseable {
   private final Server grpc;
   private final AdminHttp admin;
   private final dev.weir.extproc.console.ConsoleSampler sampler;
+  private final dev.weir.extproc.telemetry.LimitGauges limitGauges;
   private final MutualTls tls;
   private volatile boolean draining;
 
@@ -106,6 +107,7 @@ public final class ExtProcServer implements AutoCloseable {
         .build()
         .start();
     this.sampler = new dev.weir.extproc.console.ConsoleSampler(metrics.registry(), true);
+    this.limitGauges = new dev.weir.extproc.telemetry.LimitGauges(metrics.registry(), () -> runtime, true);
     AdminHttp adminHttp = new AdminHttp(bindHost, adminPort, this::adminToken)
         .probe("/healthz", () -> AdminHttp.Answer.text(200, "ok\n"))
         .probe("/readyz", () -> !draining && !grpc.isShutdown() ? AdminHttp.Answer.text(200, "ready\n")
@@ -263,6 +265,7 @@ public final class ExtProcServer implements AutoCloseable {
     }
     admin.close();
     sampler.close();
+    limitGauges.close();
     if (tls != null) {
       tls.close();
     }
