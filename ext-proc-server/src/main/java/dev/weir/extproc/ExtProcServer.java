@@ -37,6 +37,8 @@ public final class ExtProcServer implements AutoCloseable {
   static final int ENVOY_BUFFER_CEILING_BYTES = 32 * 1024 * 1024;
 
   private volatile GatewayRuntime runtime;
+  /** Usage events, recent events and chargeback totals; kept across reloads where it can be. */
+  private volatile dev.weir.extproc.telemetry.Telemetry telemetry;
   private final GatewayMetrics metrics;
   private final java.util.function.Function<String, String> env;
   private final Path configFile;
@@ -85,8 +87,9 @@ public final class ExtProcServer implements AutoCloseable {
     this.env = env;
     this.configFile = configFile;
     this.loadedText = configFile == null ? null : java.nio.file.Files.readString(configFile);
+    this.telemetry = dev.weir.extproc.telemetry.Telemetry.forConfig(config, metrics, null);
     this.runtime = new GatewayRuntime(config, env, metrics, GatewayRuntime.Stores.forConfig(config, null), null,
-        this::catchUp);
+        this::catchUp, telemetry);
     this.service = new ExternalProcessorService(() -> runtime);
     try {
       this.tls = withTls ? MutualTls.server(config.getSecurity().getExtProcTls()) : null;
@@ -114,6 +117,8 @@ public final class ExtProcServer implements AutoCloseable {
             : AdminHttp.Answer.text(503, "not ready\n"))
         .probe("/metrics", () -> new AdminHttp.Answer(200, "text/plain; version=0.0.4; charset=utf-8", metrics.scrape()))
         .page("/status", () -> AdminHttp.Answer.text(200, "last reload: " + lastReload + "\n"))
+        .data("/usage", params -> dev.weir.extproc.telemetry.ObservabilityPages.usage(() -> telemetry, params))
+        .data("/events", params -> dev.weir.extproc.telemetry.ObservabilityPages.events(() -> telemetry, params))
         .action("/reload", request -> {
           if (configFile == null) {
             return AdminHttp.Answer.text(404, "this server was started without a config file\n");
@@ -158,10 +163,19 @@ public final class ExtProcServer implements AutoCloseable {
       return e.getMessage();
     }
     GatewayRuntime previous = runtime;
+    dev.weir.extproc.telemetry.Telemetry previousTelemetry = telemetry;
+    dev.weir.extproc.telemetry.Telemetry nextTelemetry = dev.weir.extproc.telemetry.Telemetry.forConfig(next, metrics,
+        previousTelemetry);
     try {
       runtime = new GatewayRuntime(next, env, metrics, GatewayRuntime.Stores.forConfig(next, previous.stores()),
-          previous, this::catchUp);
+          previous, this::catchUp, nextTelemetry);
+      telemetry = nextTelemetry;
+      if (nextTelemetry != previousTelemetry) {
+        RETIRE.schedule(() -> previousTelemetry.retire(nextTelemetry), 10, TimeUnit.MINUTES);
+      }
     } catch (Credentials.UnresolvableCredentialException e) {
+      // Close only what the new telemetry opened: the rest is still the running one's.
+      nextTelemetry.retire(previousTelemetry);
       lastReload = "refused (" + cause + "): " + e.getMessage();
       log.warn("config change refused ({}): {}", cause, e.getMessage());
       return e.getMessage();
@@ -270,6 +284,7 @@ public final class ExtProcServer implements AutoCloseable {
       tls.close();
     }
     runtime.close();
+    telemetry.close();
   }
 
   public static void main(String[] args) {

@@ -25,6 +25,8 @@ public final class GatewayRuntime implements AutoCloseable {
   private final Limiter limiter;
   private final dev.weir.extproc.pipeline.Pipeline pipeline = dev.weir.extproc.pipeline.Pipeline.standard();
   private final long startedEpochSeconds = System.currentTimeMillis() / 1000;
+  private final dev.weir.extproc.telemetry.Telemetry telemetry;
+  private final boolean ownsTelemetry;
 
   /**
    * Where limit counters live. Kept across config reloads, so counts survive them; replaced only
@@ -77,7 +79,20 @@ public final class GatewayRuntime implements AutoCloseable {
   public GatewayRuntime(GatewayConfig config, Function<String, String> env, GatewayMetrics metrics, Stores stores,
       GatewayRuntime replaced, java.util.function.Supplier<RoutingTable> catchUp)
       throws Credentials.UnresolvableCredentialException {
+    this(config, env, metrics, stores, replaced, catchUp, null);
+  }
+
+  /**
+   * @param telemetry where usage events go; null: made from the config (in-process, or in Redis
+   *     when it is configured)
+   */
+  public GatewayRuntime(GatewayConfig config, Function<String, String> env, GatewayMetrics metrics, Stores stores,
+      GatewayRuntime replaced, java.util.function.Supplier<RoutingTable> catchUp,
+      dev.weir.extproc.telemetry.Telemetry telemetry)
+      throws Credentials.UnresolvableCredentialException {
     this.config = config;
+    this.telemetry = telemetry != null ? telemetry : dev.weir.extproc.telemetry.Telemetry.forConfig(config, metrics, null);
+    this.ownsTelemetry = telemetry == null;
     var identityProviders = dev.weir.extproc.identity.IdentityProviders.of(config.getIdentityProvidersList());
     identityProviders.warmUp();
     this.authenticator = new Authenticator(config.getConsumersList(), identityProviders);
@@ -108,9 +123,17 @@ public final class GatewayRuntime implements AutoCloseable {
     return limiter;
   }
 
+  /** Where this runtime's exchanges publish their usage events. */
+  public dev.weir.extproc.telemetry.Telemetry telemetry() {
+    return telemetry;
+  }
+
   @Override
   public void close() {
     stores.close();
+    if (ownsTelemetry) {
+      telemetry.close();
+    }
   }
 
   public GatewayConfig config() {

@@ -274,4 +274,41 @@ class ConsoleBrowserIT {
         By.cssSelector("[data-pool='chat'] tr[data-member='primary']")).getText().contains("serving"));
     assertEquals(List.of(), consoleErrors());
   }
+
+  List<String> column(String table, int index) {
+    return browser.findElements(By.cssSelector("#" + table + " tbody tr")).stream()
+        .map(r -> r.findElements(By.tagName("td")).get(index).getText()).toList();
+  }
+
+  @Test
+  @Order(5)
+  void recentExchangesListEveryExchangeNewestFirstFilterableAndWithoutPromptText() throws Exception {
+    open("exchanges");
+    assertEquals(List.of("limited", "blocked (content_filter)", "cached", "served", "served", "served"),
+        column("events", 5).stream().map(o -> o.replace(" (rate_limit_exceeded)", "")
+            .replace(" (tokens_per_minute_exceeded)", "")).toList());
+    assertEquals(List.of("team-b", "team-a", "team-a", "team-a", "team-a", "team-a"), column("events", 1));
+    assertEquals("12 / 5", column("events", 6).get(3));
+    assertTrue(browser.findElements(By.xpath("//table[@id='events']//th[text()='prompt']")).isEmpty(),
+        "prompt logging is off, so no prompt column");
+    screenshot("exchanges");
+    browser.findElement(By.id("events-consumer")).sendKeys("team-b");
+    browser.findElement(By.cssSelector("#events-filter button")).click();
+    new WebDriverWait(browser, Duration.ofSeconds(10)).until(d -> column("events", 1).equals(List.of("team-b")));
+    assertEquals(List.of(), consoleErrors());
+  }
+
+  @Test
+  @Order(6)
+  void usagePerConsumerOverDaysMatchesWhatWasSpent() throws Exception {
+    open("usage");
+    String today = java.time.LocalDate.now(java.time.ZoneOffset.UTC).toString();
+    WebElement teamA = waitFor("#usage tr[data-consumer='team-a'][data-day='" + today + "']");
+    assertEquals(List.of(today, "team-a", "4", "36", "15"), teamA.findElements(By.tagName("td")).stream()
+        .limit(5).map(WebElement::getText).toList(), "3 served and 1 cached request; the hit spent no tokens");
+    assertEquals("0.24", teamA.findElement(By.cssSelector("td.cost")).getText());
+    assertTrue(browser.findElements(By.cssSelector("#chart-usage canvas")).size() == 1, "uPlot drew the chart");
+    assertEquals(List.of(), consoleErrors());
+    screenshot("usage");
+  }
 }

@@ -10,9 +10,7 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.util.LinkedHashMap;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.function.Function;
 import java.util.function.Supplier;
@@ -43,14 +41,9 @@ public final class AdminHttp implements AutoCloseable {
     public static Answer json(int status, String body) {
       return new Answer(status, "application/json", body);
     }
-  }
 
-  /** A read (GET or HEAD) and its query parameters, first value of each, percent-decoded. */
-  public record ReadRequest(String path, Map<String, String> query) {
-    /** The parameter's value, or {@code otherwise} when it is absent or empty. */
-    public String param(String name, String otherwise) {
-      String v = query.get(name);
-      return v == null || v.isEmpty() ? otherwise : v;
+    public static Answer csv(int status, String body) {
+      return new Answer(status, "text/csv; charset=utf-8", body);
     }
   }
 
@@ -114,10 +107,11 @@ public final class AdminHttp implements AutoCloseable {
   }
 
   /**
-   * Read-only data that takes parameters (the console's JSON): GET; needs the admin token whenever
-   * one is configured, on loopback too, and is refused on another address while none is.
+   * Read-only data that can say who spends what ({@code /usage}, {@code /events}): GET with query
+   * parameters. It needs the admin token whenever one is configured, on loopback too; without a
+   * token it is open on loopback only.
    */
-  public AdminHttp data(String path, Function<ReadRequest, Answer> page) {
+  public AdminHttp data(String path, java.util.function.Function<java.util.Map<String, String>, Answer> page) {
     server.createContext(path, ex -> {
       if (!isRead(ex)) {
         send(ex, Answer.text(405, "use GET\n"));
@@ -131,53 +125,64 @@ public final class AdminHttp implements AutoCloseable {
           return;
         }
       }
-      send(ex, answer(ex, page));
+      if (!ex.getRequestURI().getPath().equals(path)) {
+        send(ex, Answer.text(404, "not found\n"));
+        return;
+      }
+      Answer answer;
+      try {
+        answer = page.apply(query(ex.getRequestURI().getRawQuery()));
+      } catch (RuntimeException e) {
+        log.error("admin page {} failed", path, e);
+        answer = Answer.text(500, "failed: " + sanitize(String.valueOf(e.getMessage())) + "\n");
+      }
+      send(ex, answer);
     });
     return this;
   }
 
   /**
    * Files that carry no data (the console's HTML, scripts and styles): GET, open to anyone who
-   * reaches the port, like the probes; what they show comes from {@link #data} pages.
+   * reaches the port, like the probes; what they show comes from {@link #data} pages. The page
+   * gets the request's path.
    */
-  public AdminHttp asset(String path, Function<ReadRequest, Answer> page) {
+  public AdminHttp asset(String path, Function<String, Answer> page) {
     server.createContext(path, ex -> {
       if (!isRead(ex)) {
         send(ex, Answer.text(405, "use GET\n"));
         return;
       }
-      send(ex, answer(ex, page));
+      Answer answer;
+      try {
+        answer = page.apply(ex.getRequestURI().getPath());
+      } catch (RuntimeException e) {
+        log.error("admin page {} failed", path, e);
+        answer = Answer.text(500, "failed; the server's log says why\n");
+      }
+      send(ex, answer);
     });
     return this;
   }
 
-  private static Answer answer(HttpExchange ex, Function<ReadRequest, Answer> page) {
-    try {
-      return page.apply(new ReadRequest(ex.getRequestURI().getPath(), query(ex.getRequestURI().getRawQuery())));
-    } catch (IllegalArgumentException e) {
-      return Answer.text(400, sanitize(String.valueOf(e.getMessage())) + "\n");
-    } catch (RuntimeException e) {
-      log.error("admin page {} failed", ex.getRequestURI().getPath(), e);
-      return Answer.text(500, "failed; the server's log says why\n");
-    }
-  }
-
-  /** Query parameters, first value of each; at most 32, so a long query is not unbounded work. */
-  static Map<String, String> query(String raw) {
-    Map<String, String> out = new LinkedHashMap<>();
+  /** Query parameters, decoded; the first value of a name wins; at most 32 are read. */
+  static java.util.Map<String, String> query(String raw) {
+    java.util.Map<String, String> params = new java.util.LinkedHashMap<>();
     if (raw == null || raw.isEmpty()) {
-      return out;
+      return params;
     }
-    for (String pair : raw.split("&", 33)) {
-      if (out.size() == 32) {
-        throw new IllegalArgumentException("at most 32 query parameters");
-      }
+    String[] pairs = raw.split("&", 33);
+    for (int i = 0; i < Math.min(pairs.length, 32); i++) {
+      String pair = pairs[i];
       int eq = pair.indexOf('=');
-      String name = java.net.URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
-      String value = eq < 0 ? "" : java.net.URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8);
-      out.putIfAbsent(name, value);
+      try {
+        String name = java.net.URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
+        String value = eq < 0 ? "" : java.net.URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8);
+        params.putIfAbsent(name, value);
+      } catch (IllegalArgumentException e) {
+        // a malformed escape: the parameter is ignored, the page says what it missed
+      }
     }
-    return out;
+    return params;
   }
 
   /** An action at {@code path} (and below it when the path ends with '/'). */

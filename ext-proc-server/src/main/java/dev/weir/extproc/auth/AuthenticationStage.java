@@ -27,6 +27,7 @@ public final class AuthenticationStage implements Stage {
     }
     var authenticated = (Authenticator.Authenticated) auth;
     exchange.caller(authenticated.caller());
+    exchange.record().keyId(authenticated.keyId());
     if (!authenticated.claims().isEmpty()) {
       // Weir validated this token itself: its claims key jwt:<claim> limits, whatever metadata says.
       exchange.jwtClaims(authenticated.claims());

@@ -58,10 +58,18 @@ public final class Authenticator {
   /** A caller, or the 401 to answer with. */
   public sealed interface Result permits Authenticated, Rejected {}
 
-  /** @param claims the scalar claims of a token Weir validated (for {@code jwt:<claim>} limits), else empty */
-  public record Authenticated(Caller caller, Map<String, String> claims) implements Result {
+  /**
+   * @param claims the scalar claims of a token Weir validated (for {@code jwt:<claim>} limits), else empty
+   * @param keyId names the credential without revealing it (usage events): {@code key:} and the
+   *     first 12 hex digits of its sha256, or {@code token:<identity provider>}
+   */
+  public record Authenticated(Caller caller, Map<String, String> claims, String keyId) implements Result {
     public Authenticated(Caller caller) {
-      this(caller, Map.of());
+      this(caller, Map.of(), "");
+    }
+
+    public Authenticated(Caller caller, Map<String, String> claims) {
+      this(caller, claims, "");
     }
   }
 
@@ -104,7 +112,8 @@ public final class Authenticator {
       return new Rejected(ApiError.unauthorized("invalid_api_key",
           "Incorrect API key provided: " + redact(key) + "."));
     }
-    return new Authenticated(caller);
+    // "sha256:" and 12 of its 64 hex digits: enough to tell keys apart, useless for guessing one.
+    return new Authenticated(caller, Map.of(), "key:" + hash.substring(7, 19));
   }
 
   private Result authenticateToken(String token) {
@@ -118,7 +127,7 @@ public final class Authenticator {
       return new Rejected(ApiError.forbidden("token_not_authorized", "The token is valid but no consumer of this"
           + " gateway accepts it (identity provider \"" + valid.provider() + "\")."));
     }
-    return new Authenticated(caller, IdentityProviders.scalarClaims(valid.claims()));
+    return new Authenticated(caller, IdentityProviders.scalarClaims(valid.claims()), "token:" + valid.provider());
   }
 
   /** Shows enough of a wrong key to recognise it, as OpenAI does, never the whole key. */

@@ -103,14 +103,19 @@ public final class CacheStage implements Stage {
           extra.put("retry-after", Long.toString(Math.max(1, refused.retryAfterSeconds())));
         }
         extra.put("x-weir-limit", refused.limit());
+        exchange.record().limitedBy(refused.limit());
         return Decision.reject(refused.error(), extra);
       }
+      exchange.record().limitHeaders(((Limiter.Admitted) admission).headers());
       // Zero tokens reserved: settling at once keeps the request counted and charges nothing else.
       ((Limiter.Admitted) admission).reservation().reconcile(0, 0, 0);
     }
     result = "hit-" + hit.tier();
     count(exchange, result);
     CachedAnswer a = hit.answer();
+    // What the backend would have charged for the stored answer, at today's price.
+    exchange.record().cachedSavingsMicros(gateway.limiter().price(request.model(), a.promptTokens(), 0,
+        a.completionTokens()));
     Counter.builder("weir.cache.tokens.saved")
         .description("Backend tokens a cache hit did not spend (the stored answer's usage)")
         .tag("consumer", consumer).tag("model", request.model())
@@ -156,6 +161,7 @@ public final class CacheStage implements Stage {
   }
 
   private static void count(ExchangeState exchange, String result) {
+    exchange.record().cache(result);
     Counter.builder("weir.cache.lookups").description("Cache lookups, by result")
         .tag("result", result).tag("model", exchange.request().model())
         .register(exchange.gateway().metrics().registry()).increment();

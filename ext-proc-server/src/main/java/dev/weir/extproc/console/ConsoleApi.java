@@ -59,10 +59,10 @@ public final class ConsoleApi {
   /** Adds the console's pages and actions to {@code admin}. */
   public AdminHttp register(AdminHttp admin) {
     return admin
-        .asset("/console", r -> file(r.path()))
-        .data("/console/api/overview", r -> Answer.json(200, overview().toString()))
-        .data("/console/api/consumers", r -> Answer.json(200, consumers().toString()))
-        .data("/console/api/backends", r -> Answer.json(200, backends().toString()))
+        .asset("/console", this::file)
+        .data("/console/api/overview", q -> Answer.json(200, overview().toString()))
+        .data("/console/api/consumers", q -> Answer.json(200, consumers().toString()))
+        .data("/console/api/backends", q -> Answer.json(200, backends().toString()))
         .action("/console/api/backends/", this::backendAction);
   }
 

@@ -47,11 +47,13 @@ public final class LimitStage implements Stage {
         extra.put("retry-after", Long.toString(Math.max(1, refused.retryAfterSeconds())));
       }
       extra.put("x-weir-limit", refused.limit());
+      exchange.record().limitedBy(refused.limit());
       return Decision.reject(refused.error(), extra);
     }
     Limiter.Admitted admitted = (Limiter.Admitted) admission;
     reservation = admitted.reservation();
     limitHeaders = admitted.headers();
+    exchange.record().limitHeaders(limitHeaders);
     return Decision.proceed();
   }
 

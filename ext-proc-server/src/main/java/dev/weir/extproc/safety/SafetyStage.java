@@ -136,6 +136,7 @@ public final class SafetyStage implements Stage {
     String consumer = exchange.caller() == null ? "" : exchange.caller().name();
     seen.forEach((category, count) -> {
       String action = rules.action(category).name().toLowerCase(Locale.ROOT);
+      exchange.record().safety(direction, category, action, count);
       Counter.builder("weir.safety.findings").description("Content-safety findings, by category and action")
           .tag("category", category).tag("action", action).tag("consumer", consumer).tag("direction", direction)
           .register(exchange.gateway().metrics().registry()).increment(count);

@@ -46,6 +46,7 @@ public final class RouterExchange implements Exchange {
       .setResponseBodyMode(ProcessingMode.BodySendMode.STREAMED)
       .build();
   static final String JWT_NAMESPACE = "envoy.filters.http.jwt_authn";
+  static final String ATTEMPT_COUNT = "x-envoy-attempt-count";
 
   private final ExchangeState state;
   private final Pipeline.Stages stages;
@@ -72,13 +73,19 @@ public final class RouterExchange implements Exchange {
 
   @Override
   public ProcessingResponse handle(ProcessingRequest message) {
-    return switch (message.getRequestCase()) {
-      case REQUEST_HEADERS -> onRequestHeaders(message, message.getRequestHeaders());
-      case REQUEST_BODY -> onRequestBody(message.getRequestBody());
-      case RESPONSE_HEADERS -> onResponseHeaders(message, message.getResponseHeaders());
-      case RESPONSE_BODY -> onResponseBody(message.getResponseBody());
-      default -> Messages.continueUnchanged(message);
-    };
+    long started = System.nanoTime();
+    try {
+      return switch (message.getRequestCase()) {
+        case REQUEST_HEADERS -> onRequestHeaders(message, message.getRequestHeaders());
+        case REQUEST_BODY -> onRequestBody(message.getRequestBody());
+        case RESPONSE_HEADERS -> onResponseHeaders(message, message.getResponseHeaders());
+        case RESPONSE_BODY -> onResponseBody(message.getResponseBody());
+        default -> Messages.continueUnchanged(message);
+      };
+    } finally {
+      // The gateway's own share of the latency: time spent deciding, not waiting for the backend.
+      state.record().gatewayTime(System.nanoTime() - started);
+    }
   }
 
   private ProcessingResponse onRequestHeaders(ProcessingRequest message, HttpHeaders headersMessage) {
@@ -88,6 +95,7 @@ public final class RouterExchange implements Exchange {
     int q = fullPath.indexOf('?');
     String path = q < 0 ? fullPath : fullPath.substring(0, q);
     Endpoint endpoint = Endpoint.forPath(path);
+    state.record().requestId(headers.get("x-request-id"));
     state.requestHeaders(endpoint, fullPath, headers, headersMessage.getEndOfStream(),
         dev.weir.extproc.limits.ClientAddress.fromSourceAddress(Messages.attribute(message, "source.address")),
         claims(message));
@@ -137,6 +145,10 @@ public final class RouterExchange implements Exchange {
     boolean streaming = status == 200 && (translator != null ? translator.streams(status, contentType)
         : contentType.startsWith("text/event-stream"));
     state.responseHeaders(status, headers, streaming, local, backend);
+    if (!streaming) {
+      state.record().firstByte();
+    }
+    state.record().attempts(local && backend == null ? 0 : attempts(headers.get(ATTEMPT_COUNT)));
     Mutation mutation = new Mutation();
     if (translator != null) {
       // The body will be the client's dialect, of another length: the body answer sets the new
@@ -190,6 +202,7 @@ public final class RouterExchange implements Exchange {
   }
 
   private ProcessingResponse onStreamChunk(HttpBody message) {
+    state.record().firstByte();
     List<SseParser.Event> events = new ArrayList<>();
     if (translator != null) {
       for (String data : translator.translateStream(message.getBody().toByteArray(), message.getEndOfStream())) {
@@ -275,6 +288,7 @@ public final class RouterExchange implements Exchange {
   }
 
   private ProcessingResponse answer(Decision.Answer a) {
+    state.record().firstByte();
     state.record().status(a.status());
     state.record().outcome(a.outcome());
     // Stages write errors in OpenAI's shape; a client of another dialect gets them in its own.
@@ -321,6 +335,23 @@ public final class RouterExchange implements Exchange {
       }
     }
     return claims;
+  }
+
+  /**
+   * Envoy's count of upstream attempts, which its router adds to the response when the virtual
+   * host sets include_attempt_count_in_response (router.cc, onUpstreamHeaders:
+   * "if (include_attempt_count_in_response_) headers.setEnvoyAttemptCount(attempt_count_)"); 1
+   * when absent, since a backend answered.
+   */
+  static int attempts(String header) {
+    if (header == null) {
+      return 1;
+    }
+    try {
+      return Math.max(1, Integer.parseInt(header.strip()));
+    } catch (NumberFormatException e) {
+      return 1;
+    }
   }
 
   private static int parseStatus(String status) {

@@ -60,6 +60,11 @@ public final class GatewayMetrics {
         java.util.Set.copyOf(backends));
   }
 
+  /** {@code model} when the config names it, else {@link #UNKNOWN} (for stores keyed by model). */
+  public String knownModel(String model) {
+    return vocabulary.model(model);
+  }
+
   public GatewayMetrics() {
     this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   }

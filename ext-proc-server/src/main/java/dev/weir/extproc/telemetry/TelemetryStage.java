@@ -1,9 +1,16 @@
 package dev.weir.extproc.telemetry;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.weir.extproc.pipeline.Decision;
 import dev.weir.extproc.pipeline.ExchangeState;
+import dev.weir.extproc.pipeline.Mutation;
+import dev.weir.extproc.pipeline.ResponseChunk;
 import dev.weir.extproc.pipeline.Stage;
 
-/** Records the finished exchange once: metrics and the audit line. */
+/**
+ * Records the finished exchange once: metrics, the audit line and the usage event (recent events,
+ * chargeback totals, sinks). On the way it notes the model the backend says it served.
+ */
 public final class TelemetryStage implements Stage {
   @Override
   public String name() {
@@ -11,7 +18,36 @@ public final class TelemetryStage implements Stage {
   }
 
   @Override
+  public Decision onResponseChunk(ExchangeState exchange, ResponseChunk chunk, Mutation mutation) {
+    if (exchange.record().modelServed().isEmpty() && exchange.served()) {
+      JsonNode json = chunk.json();
+      if (json != null) {
+        // OpenAI answers and chunks carry "model"; Anthropic's message_start and the Responses
+        // API's response.* events carry it one level down.
+        String model = text(json.path("model"));
+        if (model == null) {
+          model = text(json.path("message").path("model"));
+        }
+        if (model == null) {
+          model = text(json.path("response").path("model"));
+        }
+        if (model != null) {
+          exchange.record().modelServed(model);
+        }
+      }
+    }
+    return Decision.proceed();
+  }
+
+  private static String text(JsonNode node) {
+    return node.isTextual() && !node.asText().isEmpty() ? node.asText() : null;
+  }
+
+  @Override
   public void onExchangeEnd(ExchangeState exchange, boolean aborted) {
-    exchange.gateway().metrics().record(exchange.record().finish(aborted));
+    ExchangeRecord record = exchange.record().finish(aborted);
+    exchange.gateway().metrics().record(record);
+    Telemetry telemetry = exchange.gateway().telemetry();
+    telemetry.publish(UsageEvents.of(exchange, telemetry.replica()));
   }
 }

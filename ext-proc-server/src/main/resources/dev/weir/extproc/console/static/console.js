@@ -196,16 +196,19 @@ async function act(backend, action) {
 
 // ---- Recent exchanges ----
 
+// Events are UsageEvent in protobuf's JSON form: zero values are left out, 64-bit numbers are strings.
+const num = (v) => v == null ? 0 : Number(v);
 const EVENT_COLUMNS = [
-  ["time", (e) => e.time ? new Date(e.time).toLocaleTimeString() : ""],
-  ["consumer", (e) => e.consumer],
-  ["model", (e) => e.modelServed && e.modelServed !== e.model ? e.model + " → " + e.modelServed : e.model],
-  ["backend", (e) => e.backend],
-  ["status", (e) => e.status],
-  ["outcome", (e) => e.outcome],
-  ["tokens in/out", (e) => e.tokens ? fmtInt(e.tokens.prompt) + " / " + fmtInt(e.tokens.completion) : ""],
-  ["cost", (e) => e.cost != null ? fmtUsd(e.cost) : ""],
-  ["latency", (e) => e.latency && e.latency.totalMs != null ? fmtMs(e.latency.totalMs) : ""],
+  ["time", (e) => e.time ? new Date(e.time).toLocaleTimeString("en-GB") : ""],
+  ["consumer", (e) => e.consumer || ""],
+  ["model", (e) => e.modelServed && e.modelServed !== e.modelRequested
+    ? (e.modelRequested || "") + " → " + e.modelServed : (e.modelRequested || "")],
+  ["backend", (e) => e.backend || ""],
+  ["status", (e) => num(e.status)],
+  ["outcome", (e) => e.outcome + (e.errorCode ? " (" + e.errorCode + ")" : "")],
+  ["tokens in / out", (e) => fmtInt(num(e.promptTokens)) + " / " + fmtInt(num(e.completionTokens))],
+  ["cost (USD)", (e) => fmtUsd(num(e.costUsd))],
+  ["latency", (e) => fmtMs(num(e.totalLatencyMs))],
 ];
 
 async function exchanges() {
