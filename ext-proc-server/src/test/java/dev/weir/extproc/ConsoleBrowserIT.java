@@ -79,8 +79,8 @@ class ConsoleBrowserIT {
         models:
           - { name: gpt-4o, pool: chat, price: { inputPerMillion: 2500, outputPerMillion: 10000 } }
         limits:
-          - { name: tpm-a, tokensPerMinute: 100000 }
-          - { name: monthly, quota: { tokens: 1000000, period: month }, budget: { usd: 10, period: month } }
+          - { name: tpm-a, tokensPerMinute: 120 }
+          - { name: monthly, quota: { tokens: 200, period: month }, budget: { usd: 0.5, period: month } }
           - { name: tpm-b, tokensPerMinute: 50 }
         policies:
           safety: { blocklist: block, blockedTerms: [ "project-zebra" ] }
@@ -166,8 +166,14 @@ class ConsoleBrowserIT {
     gateway.metricsContaining("outcome=\"rejected_tokens_per_minute_exceeded\"");
   }
 
+  /** Waits, looking again when the page re-rendered the element under it (it refreshes every 5 s). */
+  static WebDriverWait waiting() {
+    return (WebDriverWait) new WebDriverWait(browser, Duration.ofSeconds(10))
+        .ignoring(org.openqa.selenium.StaleElementReferenceException.class);
+  }
+
   WebElement waitFor(String css) {
-    return new WebDriverWait(browser, Duration.ofSeconds(10)).until(d -> {
+    return waiting().until(d -> {
       var found = d.findElements(By.cssSelector(css));
       return found.isEmpty() ? null : found.get(0);
     });
@@ -175,8 +181,16 @@ class ConsoleBrowserIT {
 
   void open(String page) {
     browser.get(console + "#" + page);
-    new WebDriverWait(browser, Duration.ofSeconds(10))
+    waiting()
         .until(d -> page.equals(d.findElement(By.tagName("body")).getDomAttribute("data-loaded")));
+  }
+
+  /** Clicks the element, finding it again if the page re-rendered it meanwhile. */
+  void click(String css) {
+    waiting().until(d -> {
+      d.findElement(By.cssSelector(css)).click();
+      return true;
+    });
   }
 
   String text(String id) {
@@ -207,7 +221,7 @@ class ConsoleBrowserIT {
     assertEquals("–", browser.findElement(By.id("total-requests")).getAttribute("textContent"));
     browser.findElement(By.id("login-token")).sendKeys("wrong-token");
     browser.findElement(By.cssSelector("#login-form button")).click();
-    new WebDriverWait(browser, Duration.ofSeconds(10)).until(d -> text("login-error").contains("refused"));
+    waiting().until(d -> text("login-error").contains("refused"));
     consoleErrors(); // the two 401 answers are logged by the browser; they are the point of this test
   }
 
@@ -217,9 +231,10 @@ class ConsoleBrowserIT {
     sendTraffic();
     browser.get(console);
     waitFor("#login:not([hidden])");
+    consoleErrors(); // the 401 that made the console ask for the token
     browser.findElement(By.id("login-token")).sendKeys(ADMIN_TOKEN);
     browser.findElement(By.cssSelector("#login-form button")).click();
-    new WebDriverWait(browser, Duration.ofSeconds(10))
+    waiting()
         .until(d -> "overview".equals(d.findElement(By.tagName("body")).getDomAttribute("data-loaded")));
     assertEquals("6", text("total-requests"));
     assertEquals("36", text("total-prompt-tokens"));
@@ -231,7 +246,6 @@ class ConsoleBrowserIT {
     assertEquals("0.24", text("cost-today"));
     assertTrue(browser.findElements(By.cssSelector("#chart-traffic canvas")).size() == 1, "uPlot drew the chart");
     assertEquals(List.of(), consoleErrors());
-    screenshot("overview");
   }
 
   @Test
@@ -239,10 +253,10 @@ class ConsoleBrowserIT {
   void consumersShowUsageAgainstEveryLimit() throws Exception {
     open("consumers");
     WebElement quota = waitFor("[data-consumer='team-a'] [data-limit='monthly'][data-kind='token_quota'] .used");
-    assertEquals("51 of 1,000,000", quota.getText());
-    assertEquals("0.24 of 10.00 USD",
+    assertEquals("51 of 200", quota.getText());
+    assertEquals("0.24 of 0.50 USD",
         browser.findElement(By.cssSelector("[data-consumer='team-a'] [data-kind='budget'] .used")).getText());
-    assertEquals("51 of 100,000",
+    assertEquals("51 of 120",
         browser.findElement(By.cssSelector("[data-consumer='team-a'] [data-limit='tpm-a'] .used")).getText());
     assertEquals("0 of 50",
         browser.findElement(By.cssSelector("[data-consumer='team-b'] [data-limit='tpm-b'] .used")).getText(),
@@ -259,8 +273,8 @@ class ConsoleBrowserIT {
     assertTrue(row.getText().contains("serving"), row.getText());
     assertTrue(row.getText().contains("ok"), "primary answered: " + row.getText());
     screenshot("backends");
-    row.findElement(By.cssSelector("button[data-action='drain']")).click();
-    new WebDriverWait(browser, Duration.ofSeconds(10)).until(d -> d.findElement(
+    click("[data-pool='chat'] tr[data-member='primary'] button[data-action='drain']");
+    waiting().until(d -> d.findElement(
         By.cssSelector("[data-pool='chat'] tr[data-member='primary']")).getText().contains("drained"));
     JsonNode backends = Json.MAPPER.readTree(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
         + controlPlane.adminPort() + "/backends")).build(), HttpResponse.BodyHandlers.ofString()).body());
@@ -268,9 +282,8 @@ class ConsoleBrowserIT {
     String resources = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + controlPlane.adminPort()
         + "/resources")).build(), HttpResponse.BodyHandlers.ofString()).body();
     assertTrue(resources.contains("DRAINING"), "the pushed endpoints mark primary as draining");
-    browser.findElement(By.cssSelector("[data-pool='chat'] tr[data-member='primary'] button[data-action='undrain']"))
-        .click();
-    new WebDriverWait(browser, Duration.ofSeconds(10)).until(d -> d.findElement(
+    click("[data-pool='chat'] tr[data-member='primary'] button[data-action='undrain']");
+    waiting().until(d -> d.findElement(
         By.cssSelector("[data-pool='chat'] tr[data-member='primary']")).getText().contains("serving"));
     assertEquals(List.of(), consoleErrors());
   }
@@ -294,7 +307,7 @@ class ConsoleBrowserIT {
     screenshot("exchanges");
     browser.findElement(By.id("events-consumer")).sendKeys("team-b");
     browser.findElement(By.cssSelector("#events-filter button")).click();
-    new WebDriverWait(browser, Duration.ofSeconds(10)).until(d -> column("events", 1).equals(List.of("team-b")));
+    waiting().until(d -> column("events", 1).equals(List.of("team-b")));
     assertEquals(List.of(), consoleErrors());
   }
 
@@ -304,11 +317,34 @@ class ConsoleBrowserIT {
     open("usage");
     String today = java.time.LocalDate.now(java.time.ZoneOffset.UTC).toString();
     WebElement teamA = waitFor("#usage tr[data-consumer='team-a'][data-day='" + today + "']");
-    assertEquals(List.of(today, "team-a", "4", "36", "15"), teamA.findElements(By.tagName("td")).stream()
-        .limit(5).map(WebElement::getText).toList(), "3 served and 1 cached request; the hit spent no tokens");
+    assertEquals(List.of(today, "team-a", "5", "36", "15"), teamA.findElements(By.tagName("td")).stream()
+        .limit(5).map(WebElement::getText).toList(), "3 served, 1 cached and 1 blocked; only the served spent tokens");
     assertEquals("0.24", teamA.findElement(By.cssSelector("td.cost")).getText());
     assertTrue(browser.findElements(By.cssSelector("#chart-usage canvas")).size() == 1, "uPlot drew the chart");
     assertEquals(List.of(), consoleErrors());
     screenshot("usage");
+  }
+
+  /**
+   * Only with {@code -Dweir.screenshots}: a minute of varied traffic, so the overview's live charts
+   * have a shape, then its screenshot for the docs.
+   */
+  @Test
+  @Order(7)
+  void overviewScreenshotAfterAMinuteOfTraffic() throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(System.getProperty("weir.screenshots") != null,
+        "screenshots only on request");
+    String[] keys = {KEY_A, KEY_B};
+    for (int second = 0; second < 60; second++) {
+      for (int i = 0; i < 1 + second % 7; i++) {
+        gateway.chat(keys[i % 2], chat("question " + second + "-" + i, 5));
+      }
+      if (second % 11 == 0) {
+        gateway.chat(KEY_A, chat("about project-zebra"));
+      }
+      Thread.sleep(1000);
+    }
+    open("overview");
+    screenshot("overview");
   }
 }

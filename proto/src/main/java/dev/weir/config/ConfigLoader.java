@@ -260,6 +260,7 @@ public final class ConfigLoader {
       checkPort("controlPlane.adminPort", config.getControlPlane().getAdminPort());
       checkSecurity(config.getSecurity());
       checkConsole(config.getConsole());
+      ObservabilityRules.check(config, this::add);
     }
 
     private void checkConsole(dev.weir.config.v1.ConsoleSettings console) {
@@ -299,7 +300,6 @@ public final class ConfigLoader {
     private static boolean isLoopbackName(String host) {
       String h = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
       return h.equals("localhost") || h.equals("::1") || h.equals("0:0:0:0:0:0:0:1") || h.startsWith("127.");
-      ObservabilityRules.check(config, this::add);
     }
 
     private void checkSecurity(dev.weir.config.v1.SecuritySettings security) {
