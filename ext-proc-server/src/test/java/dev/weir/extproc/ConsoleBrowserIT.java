@@ -52,6 +52,7 @@ class ConsoleBrowserIT {
   static final String ADMIN_TOKEN = "console-admin-token-0123456789";
   static final String KEY_A = "sk-weir-console-team-a";
   static final String KEY_B = "sk-weir-console-team-b";
+  static final String KEY_C = "sk-weir-console-team-c";
   static final Path CHROMIUM = Path.of("/usr/bin/chromium");
   static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
 
@@ -88,9 +89,11 @@ class ConsoleBrowserIT {
         consumers:
           - { name: team-a, keys: [ "%s" ], models: [ "*" ], limits: [ tpm-a, monthly ] }
           - { name: team-b, keys: [ "%s" ], models: [ "*" ], limits: [ tpm-b ] }
+          - { name: team-c, keys: [ "%s" ], models: [ "*" ] }
         security: { adminToken: { env: ADMIN_TOKEN } }
         console: { controlPlaneUrl: "http://127.0.0.1:%d" }
-        """.formatted(primary.url(), secondary.url(), ApiKeys.hash(KEY_A), ApiKeys.hash(KEY_B), controlPlaneAdminPort);
+        """.formatted(primary.url(), secondary.url(), ApiKeys.hash(KEY_A), ApiKeys.hash(KEY_B),
+        ApiKeys.hash(KEY_C), controlPlaneAdminPort);
   }
 
   @BeforeAll
@@ -334,13 +337,13 @@ class ConsoleBrowserIT {
   void overviewScreenshotAfterAMinuteOfTraffic() throws Exception {
     org.junit.jupiter.api.Assumptions.assumeTrue(System.getProperty("weir.screenshots") != null,
         "screenshots only on request");
-    String[] keys = {KEY_A, KEY_B};
+    String[] keys = {KEY_C, KEY_C, KEY_C, KEY_B};
     for (int second = 0; second < 60; second++) {
       for (int i = 0; i < 1 + second % 7; i++) {
-        gateway.chat(keys[i % 2], chat("question " + second + "-" + i, 5));
+        gateway.chat(keys[i % keys.length], chat("question " + second % 20 + "-" + i, 5));
       }
       if (second % 11 == 0) {
-        gateway.chat(KEY_A, chat("about project-zebra"));
+        gateway.chat(KEY_C, chat("about project-zebra"));
       }
       Thread.sleep(1000);
     }

@@ -91,7 +91,8 @@ async function overview() {
   $("total-blocked").textContent = fmtInt(t.blocked);
   $("total-limited").textContent = fmtInt(t.limited);
   $("total-errors").textContent = fmtInt(t.errors);
-  $("latency").textContent = fmtMs(t.p50Ms) + " / " + fmtMs(t.p99Ms);
+  $("latency").textContent = t.p50Ms != null && t.p99Ms != null && t.p99Ms < 1000
+    ? t.p50Ms.toFixed(1) + " / " + t.p99Ms.toFixed(1) + " ms" : fmtMs(t.p50Ms) + " / " + fmtMs(t.p99Ms);
   const s = o.series;
   chart("chart-traffic", [
     { label: "requests/min", stroke: "#2c6bed", scale: "req" },
@@ -249,21 +250,27 @@ async function usage() {
   const byKey = new Map(u.rows.map((r) => [r.consumer + "|" + r.day, r]));
   const palette = ["#2c6bed", "#8e44ad", "#00897b", "#e09c00", "#c62828", "#5f6b7a", "#6d4c41", "#1e88e5"];
   const xs = days.map((d) => Date.parse(d + "T00:00:00Z") / 1000);
-  const data = [xs].concat(consumersSeen.map((c) => days.map((d) => {
+  const values = consumersSeen.map((c) => days.map((d) => {
     const r = byKey.get(c + "|" + d);
     return r ? value(r) : 0;
-  })));
+  }));
+  // Stacked bars: series i is the sum of consumers 0..i, drawn tallest first so each shows its own part.
+  const stacked = values.map((_, i) => days.map((_, j) => values.slice(0, i + 1).reduce((a, v) => a + v[j], 0)));
+  const order = consumersSeen.map((_, i) => consumersSeen.length - 1 - i);
   if (charts["chart-usage"]) {
     charts["chart-usage"].destroy();
     delete charts["chart-usage"];
   }
-  const bars = uPlot.paths.bars({ size: [0.6, 40] });
+  const bars = uPlot.paths.bars({ size: [0.6, 60] });
+  const fmt = measure === "cost" ? fmtUsd : fmtInt;
   charts["chart-usage"] = new uPlot({
     width: Math.max(400, $("chart-usage").clientWidth || 800), height: 260,
-    series: [{}].concat(consumersSeen.map((c, i) => ({ label: c, stroke: palette[i % palette.length],
-      fill: palette[i % palette.length] + "55", paths: bars }))),
+    series: [{ value: (self, v) => v == null ? "--" : new Date(v * 1000).toISOString().slice(0, 10) }]
+      .concat(order.map((i) => ({ label: consumersSeen[i], stroke: palette[i % palette.length],
+        fill: palette[i % palette.length] + "99", paths: bars, points: { show: false },
+        value: (self, v, si, idx) => idx == null ? "--" : fmt(values[i][idx]) }))),
     axes: [{}, { size: 70 }],
-  }, data, $("chart-usage"));
+  }, [xs].concat(order.map((i) => stacked[i])), $("chart-usage"));
   const table = $("usage");
   table.tHead.replaceChildren(el("tr", {}, ...["day", "consumer", "requests", "prompt tokens", "completion tokens",
     "cached tokens", "cost (USD)", "cached savings (USD)"].map((h) => el("th", { text: h }))));
