@@ -35,6 +35,12 @@ final class RouteTable {
     return null;
   }
 
+  /** The matching virtual host's include_attempt_count_in_response. */
+  boolean includeAttemptCountInResponse(HeaderList headers) {
+    VirtualHost vh = virtualHost(headers.get(":authority"));
+    return vh != null && vh.getIncludeAttemptCountInResponse();
+  }
+
   private VirtualHost virtualHost(String authority) {
     String host = authority == null ? "" : authority.toLowerCase(Locale.ROOT);
     VirtualHost suffix = null;

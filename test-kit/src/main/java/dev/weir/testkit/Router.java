@@ -59,7 +59,23 @@ final class Router {
     return new Answer(status, h, new ByteArrayInputStream(b), host, NOTHING);
   }
 
-  Answer forward(Route route, HeaderList headers, byte[] body, List<String> trace) {
+  /**
+   * Forwards the request; with {@code includeAttemptCount} (the virtual host's
+   * include_attempt_count_in_response) the answer, upstream or local, carries
+   * {@code x-envoy-attempt-count}: router.cc's modify_headers_ runs for both and sets it unless
+   * attempt_count_ is 0 ("if (attempt_count_ == 0 || !includeAttemptCountInResponse()) return;
+   * headers.setEnvoyAttemptCount(attempt_count_)").
+   */
+  Answer forward(Route route, HeaderList headers, byte[] body, List<String> trace, boolean includeAttemptCount) {
+    int[] attempts = {0};
+    Answer answer = forward(route, headers, body, trace, attempts);
+    if (includeAttemptCount && attempts[0] > 0) {
+      answer.headers().set("x-envoy-attempt-count", Integer.toString(attempts[0]));
+    }
+    return answer;
+  }
+
+  private Answer forward(Route route, HeaderList headers, byte[] body, List<String> trace, int[] attempts) {
     RouteAction action = route.getRoute();
     UpstreamCluster cluster = clusters.get(action.getCluster());
     if (cluster == null) {
@@ -99,6 +115,7 @@ final class Router {
         releaseRetry.run();
         return local(503, "no healthy upstream", "no_healthy_upstream", trace, null);
       }
+      attempts[0] = attempt;
       triedHosts.add(host.key());
       triedPriorities.add(host.priority());
       trace.add("envoy: attempt " + attempt + " -> " + host.key() + " (priority " + host.priority() + ")");

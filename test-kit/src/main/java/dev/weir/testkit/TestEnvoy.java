@@ -242,7 +242,7 @@ public final class TestEnvoy implements AutoCloseable {
         answer = Router.local(route.getDirectResponse().getStatus(),
             route.getDirectResponse().getBody().getInlineString(), "direct_response", trace, null);
       } else {
-        answer = router.forward(route, headers, body, trace);
+        answer = router.forward(route, headers, body, trace, routes.includeAttemptCountInResponse(headers));
       }
       if (filter != null && answer.host() != null) {
         // Response attributes resolve against the host that answered.

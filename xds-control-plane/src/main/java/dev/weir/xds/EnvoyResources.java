@@ -280,7 +280,10 @@ public final class EnvoyResources {
   }
 
   static RouteConfiguration routes(GatewayConfig config) {
-    VirtualHost.Builder vh = VirtualHost.newBuilder().setName("weir").addDomains("*");
+    // The attempt count in the response lets the router pass tell a failed-over exchange from a
+    // first-try one (usage events); Envoy adds it to upstream answers and its own local replies.
+    VirtualHost.Builder vh = VirtualHost.newBuilder().setName("weir").addDomains("*")
+        .setIncludeAttemptCountInResponse(true);
     for (Pool pool : config.getPoolsList()) {
       RouteAction.Builder action = RouteAction.newBuilder()
           .setCluster(Wire.poolCluster(pool.getName()))
