@@ -297,6 +297,7 @@ public final class ExtProcServer implements AutoCloseable {
              java -jar ext-proc-server.jar --new-key
              java -jar ext-proc-server.jar --check --config FILE
              java -jar ext-proc-server.jar --explain --config FILE --consumer NAME --model NAME
+             java -jar ext-proc-server.jar usage --config FILE [--from DAY] [--to DAY] [--group-by LIST] [--format csv]
 
       Weir's Envoy external processing (ext_proc) server: authenticates consumers, validates
       OpenAI-style requests, routes models to pools and translates each attempt for its backend.
@@ -307,7 +308,8 @@ public final class ExtProcServer implements AutoCloseable {
                            security.extProcTls set); another address without TLS needs --insecure-bind
         --insecure-bind    allow --bind on a non-loopback address without mTLS (logs a warning)
         --grpc-port N      ext_proc gRPC port (default: extProc.grpcPort, else 50051)
-        --admin-port N     admin HTTP port: /healthz /readyz /metrics (default: extProc.adminPort, else 9464)
+        --admin-port N     admin HTTP port: /healthz /readyz /metrics /usage /events (default: extProc.adminPort,
+                           else 9464)
         --check            load and validate the config, print the result, exit
         --explain          print the stages, limits (by level) and backends that apply to
                            --consumer NAME calling --model NAME, and exit
@@ -319,6 +321,10 @@ public final class ExtProcServer implements AutoCloseable {
 
   /** Runs the CLI; returns the exit code (0 ok, 2 usage, 1 failure). Blocks while serving. */
   static int run(String[] args, PrintStream out, PrintStream err) {
+    if (args.length > 0 && args[0].equals("usage")) {
+      return dev.weir.extproc.usage.UsageCommand.run(java.util.Arrays.copyOfRange(args, 1, args.length), System::getenv,
+          out, err);
+    }
     String config;
     String bind;
     Integer grpcPort;

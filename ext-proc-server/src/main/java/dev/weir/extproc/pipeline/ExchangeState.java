@@ -37,6 +37,7 @@ public final class ExchangeState {
   private boolean localReply;
   private String backend;
   private final StringBuilder answerText = new StringBuilder();
+  private dev.weir.extproc.telemetry.Tracing.ExchangeSpan span = dev.weir.extproc.telemetry.Tracing.ExchangeSpan.NONE;
 
   public ExchangeState(GatewayRuntime gateway, ExchangeRecord record) {
     this.gateway = gateway;
@@ -46,6 +47,15 @@ public final class ExchangeState {
   /** The config and shared services this exchange started with (a reload does not change them). */
   public GatewayRuntime gateway() {
     return gateway;
+  }
+
+  /** The exchange's trace span (a no-op when tracing is off). */
+  public dev.weir.extproc.telemetry.Tracing.ExchangeSpan span() {
+    return span;
+  }
+
+  public void span(dev.weir.extproc.telemetry.Tracing.ExchangeSpan s) {
+    span = s;
   }
 
   /** The record that metrics and the audit log are made from at the end. */

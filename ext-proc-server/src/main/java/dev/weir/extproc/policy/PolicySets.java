@@ -2,6 +2,7 @@ package dev.weir.extproc.policy;
 
 import dev.weir.config.v1.CachePolicy;
 import dev.weir.config.v1.Consumer;
+import dev.weir.config.v1.ContentLogging;
 import dev.weir.config.v1.GatewayConfig;
 import dev.weir.config.v1.Model;
 import dev.weir.config.v1.SafetyPolicy;
@@ -47,6 +48,15 @@ public final class PolicySets {
   private final CachePolicy globalCache;
   private final Map<String, CachePolicy> cacheByModel = new HashMap<>();
   private final Map<String, CachePolicy> cacheByConsumer = new HashMap<>();
+  private final ContentLogging globalLogging;
+  private final Map<String, ContentLogging> loggingByModel = new HashMap<>();
+  private final Map<String, ContentLogging> loggingByConsumer = new HashMap<>();
+
+  /** Whether prompts and answers go into usage events: the share sampled and the size cap. */
+  public record LoggingRule(double sampleRatio, int maxChars) {
+    /** Off: no level switches content logging on. */
+    public static final LoggingRule OFF = new LoggingRule(0, 0);
+  }
   // Keys are (consumer, model) pairs that passed authentication and model access, so the
   // config bounds how many there can be.
   private final Map<String, Resolved> resolved = new ConcurrentHashMap<>();
@@ -55,10 +65,14 @@ public final class PolicySets {
     global = config.getPolicies().getLimitsList();
     globalSafety = config.getPolicies().hasSafety() ? config.getPolicies().getSafety() : null;
     globalCache = config.getPolicies().hasCache() ? config.getPolicies().getCache() : null;
+    globalLogging = config.getPolicies().hasContentLogging() ? config.getPolicies().getContentLogging() : null;
     for (Model m : config.getModelsList()) {
       byModel.put(m.getName(), m.getPolicies().getLimitsList());
       if (m.getPolicies().hasCache()) {
         cacheByModel.put(m.getName(), m.getPolicies().getCache());
+      }
+      if (m.getPolicies().hasContentLogging()) {
+        loggingByModel.put(m.getName(), m.getPolicies().getContentLogging());
       }
       if (m.getPolicies().hasSafety()) {
         modelSafety.put(m.getName(), m.getPolicies().getSafety());
@@ -68,6 +82,9 @@ public final class PolicySets {
       byConsumer.put(c.getName(), c.getLimitsList());
       if (c.hasCache()) {
         cacheByConsumer.put(c.getName(), c.getCache());
+      }
+      if (c.hasContentLogging()) {
+        loggingByConsumer.put(c.getName(), c.getContentLogging());
       }
       if (c.hasSafety()) {
         consumerSafety.put(c.getName(), c.getSafety());
@@ -95,6 +112,22 @@ public final class PolicySets {
       return new Resolved(List.copyOf(out), SafetyRules.resolve(safety), CacheRules.resolve(
           java.util.Arrays.asList(globalCache, cacheByModel.get(model), cacheByConsumer.get(consumer))));
     });
+  }
+
+  /**
+   * Content logging for this consumer calling this model: the highest sample ratio of the levels
+   * that set one, and the smallest size cap of the levels with a block.
+   */
+  public LoggingRule contentLogging(String consumer, String model) {
+    double ratio = 0;
+    int maxChars = Integer.MAX_VALUE;
+    for (ContentLogging l : java.util.Arrays.asList(globalLogging, loggingByModel.get(model), loggingByConsumer.get(consumer))) {
+      if (l != null) {
+        ratio = Math.max(ratio, l.getSampleRatio());
+        maxChars = Math.min(maxChars, l.getMaxChars());
+      }
+    }
+    return ratio <= 0 ? LoggingRule.OFF : new LoggingRule(ratio, maxChars);
   }
 
   private static void add(List<Attached> out, Set<String> seen, List<String> names, Level level) {

@@ -19,12 +19,18 @@ public final class GatewayHeaders {
   public static final String BODY_LENGTH = "x-weir-body-length";
   /** Marks a local reply made by the upstream pass, so the router pass does not take it for a provider's. */
   public static final String LOCAL_REPLY = "x-weir-local-reply";
+  /**
+   * The exchange span's W3C traceparent, for the upstream pass's attempt spans. Not
+   * {@code traceparent} itself: each attempt sets that to its own span for the backend, and Envoy
+   * starts a retry from the headers the previous attempt left.
+   */
+  public static final String TRACE_PARENT = "x-weir-traceparent";
   /** Response header: the backend that served the request. */
   public static final String BACKEND = "x-weir-backend";
 
   /** Every request header the router pass owns and clears from client input. */
   public static final java.util.List<String> INTERNAL =
-      java.util.List.of(POOL, MODEL, ORIGINAL_PATH, BODY_LENGTH, LOCAL_REPLY);
+      java.util.List.of(POOL, MODEL, ORIGINAL_PATH, BODY_LENGTH, LOCAL_REPLY, TRACE_PARENT);
 
   /** The ext_proc request-attributes namespace (Envoy puts every requested attribute under it). */
   public static final String ATTRIBUTES_NAMESPACE = "envoy.filters.http.ext_proc";

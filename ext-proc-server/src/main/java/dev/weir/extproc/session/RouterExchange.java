@@ -96,6 +96,12 @@ public final class RouterExchange implements Exchange {
     String path = q < 0 ? fullPath : fullPath.substring(0, q);
     Endpoint endpoint = Endpoint.forPath(path);
     state.record().requestId(headers.get("x-request-id"));
+    var span = state.gateway().telemetry().tracing().startExchange(headers, path,
+        state.record().startEpochMillis() * 1_000_000L);
+    state.span(span);
+    if (span.context().isValid()) {
+      state.record().trace(span.context().getTraceId(), span.context().getSpanId());
+    }
     state.requestHeaders(endpoint, fullPath, headers, headersMessage.getEndOfStream(),
         dev.weir.extproc.limits.ClientAddress.fromSourceAddress(Messages.attribute(message, "source.address")),
         claims(message));
@@ -116,6 +122,12 @@ public final class RouterExchange implements Exchange {
         return answer(a);
       }
     }
+    // The backend, and the upstream pass's attempt spans, continue this exchange's trace.
+    state.span().propagationHeaders().forEach(mutation::setHeader);
+    String traceparent = state.span().propagationHeaders().get("traceparent");
+    if (traceparent != null) {
+      mutation.setHeader(GatewayHeaders.TRACE_PARENT, traceparent);
+    }
     return Messages.requestHeaders(common(mutation));
   }
 
@@ -126,7 +138,13 @@ public final class RouterExchange implements Exchange {
     state.requestBody(message.getBody().toByteArray());
     Mutation mutation = new Mutation();
     for (Stage stage : stages.request()) {
-      if (stage.onRequestBody(state, mutation) instanceof Decision.Answer a) {
+      String spanName = TRACED.get(stage.name());
+      io.opentelemetry.api.trace.Span child = spanName == null ? null : state.span().child(spanName);
+      Decision d = stage.onRequestBody(state, mutation);
+      if (child != null) {
+        endChild(child, stage.name(), d);
+      }
+      if (d instanceof Decision.Answer a) {
         return answer(a);
       }
     }
@@ -263,6 +281,25 @@ public final class RouterExchange implements Exchange {
       return null;
     }
     return ProviderAdapters.of(backend.provider()).translator(state.request(), backend);
+  }
+
+  /** Request stages that get a child span of the exchange's, and the span's name. */
+  private static final Map<String, String> TRACED = Map.of("safety", "weir.safety.prompt", "cache", "weir.cache.lookup",
+      "limits", "weir.limits");
+
+  private void endChild(io.opentelemetry.api.trace.Span child, String stage, Decision d) {
+    if (!child.isRecording()) {
+      return;
+    }
+    switch (stage) {
+      case "cache" -> child.setAttribute("weir.cache", state.record().cache());
+      case "limits" -> child.setAttribute("weir.limited_by", state.record().limitedBy());
+      default -> child.setAttribute("weir.safety.findings", (long) state.record().safety().size());
+    }
+    if (d instanceof Decision.Answer a) {
+      child.setAttribute("weir.answered", a.outcome());
+    }
+    child.end();
   }
 
   /** The answer is complete: the response stages' last word. Returns an answer if one made it. */

@@ -49,6 +49,7 @@ public final class UpstreamExchange implements Exchange {
   private final GatewayRuntime gateway;
   private ProviderAdapter adapter;
   private Attempt attempt;
+  private io.opentelemetry.api.trace.Span attemptSpan = io.opentelemetry.api.trace.Span.getInvalid();
 
   public UpstreamExchange(GatewayRuntime gateway) {
     this.gateway = gateway;
@@ -108,6 +109,12 @@ public final class UpstreamExchange implements Exchange {
     }
     HeaderMutation.Builder mutation = HeaderMutation.newBuilder()
         .addSetHeaders(Messages.set(":path", plan.path()));
+    // The attempt's span: a child of the router pass's exchange span, the parent of the backend's.
+    String parent = headers.get(GatewayHeaders.TRACE_PARENT);
+    attemptSpan = gateway.telemetry().tracing().startAttempt(parent == null ? Map.of() : Map.of("traceparent", parent),
+        backendName,
+        backend.provider().name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'), requestedModel);
+    dev.weir.extproc.telemetry.Tracing.headersFor(attemptSpan).forEach((k, v) -> mutation.addSetHeaders(Messages.set(k, v)));
     plan.setHeaders().forEach((k, v) -> mutation.addSetHeaders(Messages.set(k, v)));
     plan.removeHeaders().forEach(mutation::addRemoveHeaders);
     boolean bodyless = message.getRequestHeaders().getEndOfStream();
@@ -120,6 +127,7 @@ public final class UpstreamExchange implements Exchange {
       // A previous attempt may have rewritten the body and its length; this one sends the original.
       mutation.addSetHeaders(Messages.set("content-length", bodyLength));
     }
+    attemptSpan.end();
     return Messages.requestHeaders(CommonResponse.newBuilder().setHeaderMutation(mutation).build(), NO_BODY);
   }
 
@@ -147,12 +155,15 @@ public final class UpstreamExchange implements Exchange {
     } catch (IllegalStateException e) {
       return fail(e.getMessage());
     }
+    attemptSpan.end();
     return Messages.requestBody(Messages.replaceBody(body, headers));
   }
 
   @Override
   public void end(boolean aborted) {
     // Nothing to account here: the router pass records the exchange once, however many attempts.
+    // The attempt's span covers the gateway's preparation of it; ending twice is a no-op.
+    attemptSpan.end();
   }
 
   private ProcessingResponse fail(String why) {

@@ -31,9 +31,11 @@ public final class Telemetry implements AutoCloseable {
   private final EventLog events;
   private final GatewayMetrics metrics;
   private final String replica;
+  private final Tracing tracing;
 
   private Telemetry(Observability settings, RedisSettings redis, RecentEvents recent, UsageLedger ledger,
-      EventLog events, GatewayMetrics metrics, String replica) {
+      EventLog events, GatewayMetrics metrics, String replica, Tracing tracing) {
+    this.tracing = tracing;
     this.settings = settings;
     this.redis = redis;
     this.recent = recent;
@@ -68,8 +70,11 @@ public final class Telemetry implements AutoCloseable {
     }
     EventLog events = previous != null && previous.settings.getEvents().equals(o.getEvents()) ? previous.events
         : eventLog(o, metrics);
+    Tracing tracing = !o.hasTraces() ? Tracing.OFF
+        : previous != null && previous.tracing.enabled() && previous.tracing.settings().equals(o.getTraces())
+            ? previous.tracing : Tracing.of(o.getTraces());
     return new Telemetry(o, redis, recent, ledger, events, metrics,
-        previous != null ? previous.replica : defaultReplica());
+        previous != null ? previous.replica : defaultReplica(), tracing);
   }
 
   private static EventLog eventLog(Observability o, GatewayMetrics metrics) {
@@ -95,6 +100,10 @@ public final class Telemetry implements AutoCloseable {
 
   public String replica() {
     return replica;
+  }
+
+  public Tracing tracing() {
+    return tracing;
   }
 
   public RecentEvents recent() {
@@ -130,6 +139,9 @@ public final class Telemetry implements AutoCloseable {
     if (events != null && next.events != events) {
       events.close();
     }
+    if (next.tracing != tracing) {
+      tracing.close();
+    }
   }
 
   @Override
@@ -137,6 +149,7 @@ public final class Telemetry implements AutoCloseable {
     if (events != null) {
       events.close();
     }
+    tracing.close();
     ledger.close();
   }
 }

@@ -12,6 +12,9 @@ import dev.weir.extproc.pipeline.Stage;
  * chargeback totals, sinks). On the way it notes the model the backend says it served.
  */
 public final class TelemetryStage implements Stage {
+  /** The buffered answer as the client got it (for content logging); null for streams. */
+  private String bufferedAnswer;
+
   @Override
   public String name() {
     return "audit";
@@ -19,6 +22,9 @@ public final class TelemetryStage implements Stage {
 
   @Override
   public Decision onResponseChunk(ExchangeState exchange, ResponseChunk chunk, Mutation mutation) {
+    if (!chunk.streamed()) {
+      bufferedAnswer = chunk.data();
+    }
     if (exchange.record().modelServed().isEmpty() && exchange.served()) {
       JsonNode json = chunk.json();
       if (json != null) {
@@ -45,9 +51,12 @@ public final class TelemetryStage implements Stage {
 
   @Override
   public void onExchangeEnd(ExchangeState exchange, boolean aborted) {
+    ContentLog.capture(exchange, bufferedAnswer);
     ExchangeRecord record = exchange.record().finish(aborted);
     exchange.gateway().metrics().record(record);
     Telemetry telemetry = exchange.gateway().telemetry();
-    telemetry.publish(UsageEvents.of(exchange, telemetry.replica()));
+    var event = UsageEvents.of(exchange, telemetry.replica());
+    telemetry.publish(event);
+    exchange.span().end(event);
   }
 }
