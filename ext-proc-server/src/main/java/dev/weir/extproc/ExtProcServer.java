@@ -51,6 +51,8 @@ public final class ExtProcServer implements AutoCloseable {
   private final ExternalProcessorService service;
   private final Server grpc;
   private final AdminHttp admin;
+  private final dev.weir.extproc.console.ConsoleSampler sampler;
+  private final dev.weir.extproc.telemetry.LimitGauges limitGauges;
   private final MutualTls tls;
   private volatile boolean draining;
 
@@ -108,7 +110,9 @@ public final class ExtProcServer implements AutoCloseable {
         .executor(java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor())
         .build()
         .start();
-    this.admin = new AdminHttp(bindHost, adminPort, this::adminToken)
+    this.sampler = new dev.weir.extproc.console.ConsoleSampler(metrics.registry(), true);
+    this.limitGauges = new dev.weir.extproc.telemetry.LimitGauges(metrics.registry(), () -> runtime, true);
+    AdminHttp adminHttp = new AdminHttp(bindHost, adminPort, this::adminToken)
         .probe("/healthz", () -> AdminHttp.Answer.text(200, "ok\n"))
         .probe("/readyz", () -> !draining && !grpc.isShutdown() ? AdminHttp.Answer.text(200, "ready\n")
             : AdminHttp.Answer.text(503, "not ready\n"))
@@ -141,7 +145,9 @@ public final class ExtProcServer implements AutoCloseable {
           log.info("response cache flushed by {} (consumer {}, model {}): {} entries", request.caller(),
               which.consumer() == null ? "any" : which.consumer(), which.model() == null ? "any" : which.model(), dropped);
           return AdminHttp.Answer.text(200, "flushed " + dropped + " entries\n");
-        })
+        });
+    this.admin = new dev.weir.extproc.console.ConsoleApi(() -> runtime, env, () -> adminToken() != null, sampler)
+        .register(adminHttp)
         .start();
     this.watcher = configFile != null && watch ? new dev.weir.config.ConfigWatcher(configFile, () -> reload("file change")) : null;
   }
@@ -320,6 +326,8 @@ public final class ExtProcServer implements AutoCloseable {
       Thread.currentThread().interrupt();
     }
     admin.close();
+    sampler.close();
+    limitGauges.close();
     if (tls != null) {
       tls.close();
     }

@@ -12,6 +12,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Locale;
 import java.util.concurrent.Executors;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -55,6 +56,9 @@ public final class AdminHttp implements AutoCloseable {
     Answer run(ActionRequest request) throws IOException;
   }
 
+  static final String CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-src 'self';"
+      + " img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self';"
+      + " frame-ancestors 'none'";
   private final HttpServer server;
   private final boolean loopback;
   private final Supplier<String> token;
@@ -131,6 +135,29 @@ public final class AdminHttp implements AutoCloseable {
       } catch (RuntimeException e) {
         log.error("admin page {} failed", path, e);
         answer = Answer.text(500, "failed: " + sanitize(String.valueOf(e.getMessage())) + "\n");
+      }
+      send(ex, answer);
+    });
+    return this;
+  }
+
+  /**
+   * Files that carry no data (the console's HTML, scripts and styles): GET, open to anyone who
+   * reaches the port, like the probes; what they show comes from {@link #data} pages. The page
+   * gets the request's path.
+   */
+  public AdminHttp asset(String path, Function<String, Answer> page) {
+    server.createContext(path, ex -> {
+      if (!isRead(ex)) {
+        send(ex, Answer.text(405, "use GET\n"));
+        return;
+      }
+      Answer answer;
+      try {
+        answer = page.apply(ex.getRequestURI().getPath());
+      } catch (RuntimeException e) {
+        log.error("admin page {} failed", path, e);
+        answer = Answer.text(500, "failed; the server's log says why\n");
       }
       send(ex, answer);
     });
@@ -286,6 +313,10 @@ public final class AdminHttp implements AutoCloseable {
     ex.getResponseHeaders().set("content-type", a.contentType());
     ex.getResponseHeaders().set("x-content-type-options", "nosniff");
     ex.getResponseHeaders().set("cache-control", "no-store");
+    // The console's pages load only this origin's scripts, styles and data, and no one may frame them.
+    ex.getResponseHeaders().set("content-security-policy", CONTENT_SECURITY_POLICY);
+    ex.getResponseHeaders().set("x-frame-options", "DENY");
+    ex.getResponseHeaders().set("referrer-policy", "no-referrer");
     boolean head = "HEAD".equals(ex.getRequestMethod());
     ex.sendResponseHeaders(a.status(), head ? -1 : bytes.length == 0 ? -1 : bytes.length);
     if (!head && bytes.length > 0) {

@@ -143,6 +143,11 @@ public final class ConfigLoader {
             .setFile(baseDir.resolve(secret.getFile()).normalize().toString());
       }
     }
+    if (baseDir != null && out.getConsole().hasControlPlaneToken()
+        && !out.getConsole().getControlPlaneToken().getFile().isEmpty()) {
+      var token = out.getConsoleBuilder().getControlPlaneTokenBuilder();
+      token.setFile(baseDir.resolve(token.getFile()).normalize().toString());
+    }
     if (out.hasSecurity() && baseDir != null) {
       var sec = out.getSecurityBuilder();
       if (sec.hasAdminToken() && !sec.getAdminToken().getFile().isEmpty()) {
@@ -269,7 +274,47 @@ public final class ConfigLoader {
       checkPort("controlPlane.adsPort", config.getControlPlane().getAdsPort());
       checkPort("controlPlane.adminPort", config.getControlPlane().getAdminPort());
       checkSecurity(config.getSecurity());
+      checkConsole(config.getConsole());
       ObservabilityRules.check(config, this::add);
+    }
+
+    private void checkConsole(dev.weir.config.v1.ConsoleSettings console) {
+      String url = console.getControlPlaneUrl();
+      if (!url.isEmpty()) {
+        java.net.URI uri;
+        try {
+          uri = new java.net.URI(url);
+        } catch (java.net.URISyntaxException e) {
+          uri = null;
+        }
+        if (uri == null || uri.getHost() == null || !("http".equals(uri.getScheme()) || "https".equals(uri.getScheme()))
+            || !(uri.getRawPath() == null || uri.getRawPath().isEmpty() || uri.getRawPath().equals("/"))
+            || uri.getRawQuery() != null) {
+          add("console.controlPlaneUrl", "write http(s)://host[:port], found \"" + url + "\"");
+        } else if ("http".equals(uri.getScheme()) && !isLoopbackName(uri.getHost())) {
+          // The control plane's admin token goes with every call: never in clear over a network.
+          add("console.controlPlaneUrl", "plain http is only allowed to a loopback address (127.0.0.1, ::1,"
+              + " localhost); use https to reach " + uri.getHost());
+        }
+      }
+      if (console.hasControlPlaneToken()) {
+        var source = console.getControlPlaneToken().getSourceCase();
+        if (source == dev.weir.config.v1.Credential.SourceCase.SOURCE_NOT_SET
+            || source == dev.weir.config.v1.Credential.SourceCase.ENTRA) {
+          add("console.controlPlaneToken", "set { env: VAR } or { file: path }");
+        } else if (checkCredentials) {
+          try {
+            Credentials.resolve(console.getControlPlaneToken(), env);
+          } catch (Credentials.UnresolvableCredentialException e) {
+            add("console.controlPlaneToken", e.getMessage());
+          }
+        }
+      }
+    }
+
+    private static boolean isLoopbackName(String host) {
+      String h = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
+      return h.equals("localhost") || h.equals("::1") || h.equals("0:0:0:0:0:0:0:1") || h.startsWith("127.");
     }
 
     private void checkSecurity(dev.weir.config.v1.SecuritySettings security) {

@@ -25,6 +25,8 @@ class AdminHttpTest {
       admin = new AdminHttp("127.0.0.1", 0, token::get)
           .probe("/metrics", () -> AdminHttp.Answer.text(200, "weir_up 1\n"))
           .page("/status", () -> AdminHttp.Answer.text(200, "fine\n"))
+          .data("/data", q -> AdminHttp.Answer.json(200, "{\"limit\":\"" + q.getOrDefault("limit", "none") + "\"}"))
+          .asset("/console/", path -> AdminHttp.Answer.text(200, "page " + path + "\n"))
           .action("/reload", r -> {
             reloads.incrementAndGet();
             return AdminHttp.Answer.text(200, "reloaded\n");
@@ -114,4 +116,38 @@ class AdminHttpTest {
     assertFalse(AdminHttp.tokensEqual("abc", "abcd"));
     assertFalse(AdminHttp.tokensEqual("", "abc"));
   }
+
+  HttpResponse<String> get(String path, String... headers) throws Exception {
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base() + path)).GET();
+    for (int i = 0; i < headers.length; i += 2) {
+      b.header(headers[i], headers[i + 1]);
+    }
+    return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  @Test
+  void dataNeedsTheTokenWhenOneIsConfiguredEvenOnLoopback() throws Exception {
+    assertEquals(401, get("/data?limit=5").statusCode());
+    HttpResponse<String> ok = get("/data?limit=5&limit=7&x=a%20b", "Authorization", "Bearer s3cret-admin-token");
+    assertEquals(200, ok.statusCode());
+    assertEquals("{\"limit\":\"5\"}", ok.body());
+  }
+
+  @Test
+  void dataIsOpenOnLoopbackWhileNoTokenIsConfigured() throws Exception {
+    token.set(null);
+    assertEquals(200, get("/data").statusCode());
+    assertEquals("{\"limit\":\"none\"}", get("/data").body());
+  }
+
+  @Test
+  void assetsAreOpenAndEveryAnswerForbidsFramingAndForeignScripts() throws Exception {
+    HttpResponse<String> r = get("/console/app.js");
+    assertEquals(200, r.statusCode());
+    assertEquals("page /console/app.js\n", r.body());
+    assertEquals("DENY", r.headers().firstValue("x-frame-options").orElse(""));
+    String csp = r.headers().firstValue("content-security-policy").orElse("");
+    assertTrue(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), csp);
+  }
+
 }

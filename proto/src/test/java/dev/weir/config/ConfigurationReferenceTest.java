@@ -20,14 +20,16 @@ class ConfigurationReferenceTest {
   private static final Path PAGE = Path.of("..", "docs", "configuration.md");
   private static final String HEADER = "| key | default | meaning |";
   /**
-   * Every field path of the schema, except the Entra block under {@code security.adminToken}: the
-   * admin token is a Credential, but only { env } and { file } are accepted there (the loader says so).
+   * Every field path of the schema, except the Entra blocks under {@code security.adminToken} and
+   * {@code console.controlPlaneToken}: they are Credentials, but only { env } and { file } are
+   * accepted there (the loader says so).
    */
   private static final Map<String, FieldDescriptor> SCHEMA = schema();
 
   private static Map<String, FieldDescriptor> schema() {
     Map<String, FieldDescriptor> all = new java.util.LinkedHashMap<>(Defaults.fields(GatewayConfig.getDescriptor()));
-    all.keySet().removeIf(path -> path.startsWith("security.adminToken.entra."));
+    all.keySet().removeIf(path -> path.startsWith("security.adminToken.entra.")
+        || path.startsWith("console.controlPlaneToken.entra."));
     return all;
   }
 

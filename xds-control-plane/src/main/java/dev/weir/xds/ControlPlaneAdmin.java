@@ -22,6 +22,7 @@ final class ControlPlaneAdmin {
         .probe("/healthz", () -> Answer.text(200, "ok\n"))
         .page("/version", () -> Answer.text(200, ads.version() + "\n"))
         .page("/resources", () -> Answer.json(200, ads.dump()))
+        .page("/backends", () -> Answer.json(200, backends(ads)))
         .page("/status", () -> Answer.text(200, "version " + ads.version() + "\nlast reload: " + ads.lastReload()
             + "\ngroups: " + ads.groups() + "\ndrained: " + ads.overrides().drainedBackends()
             + "\nweights: " + ads.overrides().weights() + "\n"))
@@ -32,6 +33,43 @@ final class ControlPlaneAdmin {
         })
         .action("/backends/", request -> backendAction(ads, request))
         .start();
+  }
+
+  /**
+   * Every configured backend with its drain and weight overrides, as JSON: what the console shows
+   * next to each pool member ({"version", "backends": [{"name", "drained", "weight"}]}; weight is
+   * present only when overridden).
+   */
+  static String backends(AdsServer ads) {
+    BackendOverrides overrides = ads.overrides();
+    StringBuilder out = new StringBuilder("{\"version\":").append(quote(ads.version())).append(",\"backends\":[");
+    var backends = ads.config().getBackendsList();
+    for (int i = 0; i < backends.size(); i++) {
+      String name = backends.get(i).getName();
+      out.append(i > 0 ? "," : "").append("{\"name\":").append(quote(name))
+          .append(",\"drained\":").append(overrides.drained(name));
+      Integer weight = overrides.weights().get(name);
+      if (weight != null) {
+        out.append(",\"weight\":").append(weight);
+      }
+      out.append('}');
+    }
+    return out.append("]}").toString();
+  }
+
+  /** A JSON string literal. */
+  static String quote(String s) {
+    StringBuilder b = new StringBuilder("\"");
+    for (char c : s.toCharArray()) {
+      if (c == '"' || c == '\\') {
+        b.append('\\').append(c);
+      } else if (c < 0x20) {
+        b.append(String.format("\\u%04x", (int) c));
+      } else {
+        b.append(c);
+      }
+    }
+    return b.append('"').toString();
   }
 
   private static String adminToken(AdsServer ads, Function<String, String> env) {

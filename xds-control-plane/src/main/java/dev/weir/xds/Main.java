@@ -32,7 +32,7 @@ public final class Main {
         --insecure-bind   allow --bind on a non-loopback address without mTLS (logs a warning)
         --ads-port N      ADS gRPC port (default: controlPlane.adsPort, else 18000)
         --admin-port N    admin HTTP port (default: controlPlane.adminPort, else 18001):
-                            GET /healthz /version /status /resources, POST /reload,
+                            GET /healthz /version /status /resources /backends, POST /reload,
                             POST /backends/NAME/drain|undrain|unweight, POST /backends/NAME/weight?value=N
                             (POSTs need "Authorization: Bearer <security.adminToken>")
         --no-watch        do not reload when the config file changes

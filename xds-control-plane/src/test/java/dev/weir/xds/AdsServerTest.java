@@ -208,6 +208,17 @@ class AdsServerTest {
   }
 
   @Test
+  void backendsPageListsEveryBackendWithItsDrainAndWeightOverrides() throws Exception {
+    assertEquals(200, post("/backends/aoai-eastus/drain").statusCode());
+    assertEquals(200, post("/backends/openai/weight?value=3").statusCode());
+    String page = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.adminPort()
+        + "/backends")).build(), HttpResponse.BodyHandlers.ofString()).body();
+    assertTrue(page.contains("{\"name\":\"aoai-eastus\",\"drained\":true}"), page);
+    assertTrue(page.contains("{\"name\":\"openai\",\"drained\":false,\"weight\":3}"), page);
+    assertTrue(page.contains("\"version\":\"3\""), page);
+  }
+
+  @Test
   void backendActionsWithoutTheAdminTokenAreRefusedAndChangeNothing() throws Exception {
     String before = server.version();
     HttpResponse<String> drain = http.send(HttpRequest.newBuilder(

@@ -40,6 +40,17 @@ abstract class CalendarPeriodKind implements LimitKind {
   }
 
   @Override
+  public long standing(LimitStore store, String counter) {
+    Periods.Current current = Periods.of(period, timeZone, store.nowMillis());
+    return store.counterUsed(counter + "|" + suffix + "|" + current.id());
+  }
+
+  @Override
+  public String span() {
+    return periodName();
+  }
+
+  @Override
   public void adjust(LimitStore store, Taken taken, long delta) {
     store.adjustCounter(taken.key(), delta, taken.ttlSeconds());
   }

@@ -38,6 +38,12 @@ interface LimitKind {
   /** Reserves {@code amount} on the counter {@code counter} in {@code store}, atomically. */
   Taken take(LimitStore store, String counter, long amount);
 
+  /** What the counter {@code counter} holds now in {@code store}, in the kind's unit; read only. */
+  long standing(LimitStore store, String counter);
+
+  /** The span the ceiling is for: "minute", or the calendar period ("day", "month", …). */
+  String span();
+
   /** Adds {@code delta} (negative refunds) to a counter taken earlier. */
   void adjust(LimitStore store, Taken taken, long delta);
 

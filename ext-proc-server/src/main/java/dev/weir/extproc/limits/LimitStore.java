@@ -32,6 +32,12 @@ public interface LimitStore {
   /** Adds {@code delta} (may be negative) to a counter. */
   void adjustCounter(String key, long delta, long ttlSeconds);
 
+  /** What the window holds now (the current and the previous 60 buckets), without changing it. */
+  long windowUsed(String key);
+
+  /** The counter's value, without changing it; 0 when it does not exist. */
+  long counterUsed(String key);
+
   /** The store's clock, epoch milliseconds: Redis's for the shared store, so replicas agree. */
   long nowMillis();
 

@@ -57,6 +57,16 @@ public final class Limiter {
     };
   }
 
+  /**
+   * Where one limit kind stands for one consumer now: {@code used} of {@code ceiling} in the
+   * kind's unit (tokens, requests or micro-dollars) over {@code span}. For a limit keyed by
+   * something other than the consumer (client-ip, a header, a claim) there is no single counter
+   * to show: {@code used} is -1 and {@code key} says what it is counted by. {@code error} is set
+   * (and {@code used} -1) when the store could not be read.
+   */
+  public record Standing(String limit, String level, String kind, String key, String span, String unit,
+      long used, long ceiling, String error) {}
+
   /** One counter taken for a request, to be corrected later. */
   record Charge(Limit limit, LimitKind kind, LimitStore store, LimitKind.Taken taken, long amount) {}
 
@@ -113,6 +123,44 @@ public final class Limiter {
   /** What a request cost, in micro-dollars, by the model's price (0 without one). */
   public long price(String model, long inputTokens, long cachedInputTokens, long outputTokens) {
     return costMicros(model, inputTokens, cachedInputTokens, outputTokens);
+  }
+
+  /**
+   * Every limit kind that applies to {@code consumer} calling any model it may call, at any level,
+   * and how much of each is used now. Reads the counters without changing them.
+   */
+  public List<Standing> standing(dev.weir.config.v1.Consumer consumer, List<String> models) {
+    Map<String, String> attached = new LinkedHashMap<>();
+    for (String model : models) {
+      for (var a : policies.resolve(consumer.getName(), model).limits()) {
+        attached.putIfAbsent(a.name(), a.level().name().toLowerCase(Locale.ROOT));
+      }
+    }
+    List<Standing> out = new ArrayList<>();
+    attached.forEach((name, level) -> {
+      Bound bound = limits.get(name);
+      Limit limit = bound.limit();
+      boolean byConsumer = limit.getKey().equals("consumer");
+      String counter = limit.getName() + "|" + consumer.getName();
+      for (LimitKind kind : bound.kinds()) {
+        long used = -1;
+        String error = null;
+        if (byConsumer) {
+          try {
+            used = kind.standing(shared, counter);
+          } catch (LimitStore.UnavailableException e) {
+            error = "limit store unavailable: " + e.getMessage();
+          }
+        }
+        out.add(new Standing(name, level, kind.label(), limit.getKey(), kind.span(), unit(kind), used,
+            kind.ceiling(), error));
+      }
+    });
+    return out;
+  }
+
+  private static String unit(LimitKind kind) {
+    return kind instanceof MoneyBudget ? "usd_micros" : kind instanceof RequestsPerMinute ? "requests" : "tokens";
   }
 
   /** Price in micro-dollars (dollars per million tokens × tokens = micro-dollars). */

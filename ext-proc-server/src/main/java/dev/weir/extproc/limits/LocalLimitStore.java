@@ -133,6 +133,29 @@ public final class LocalLimitStore implements LimitStore {
   }
 
   @Override
+  public long windowUsed(String key) {
+    WindowState w = (WindowState) states.getIfPresent("w:" + key);
+    if (w == null) {
+      return 0;
+    }
+    long now = nowMillis() / 1000;
+    synchronized (w) {
+      return w.buckets.tailMap(now - WINDOW_SECONDS - 1, false).values().stream().mapToLong(Long::longValue).sum();
+    }
+  }
+
+  @Override
+  public long counterUsed(String key) {
+    CounterState c = (CounterState) states.getIfPresent("c:" + key);
+    if (c == null) {
+      return 0;
+    }
+    synchronized (c) {
+      return c.used;
+    }
+  }
+
+  @Override
   public long nowMillis() {
     return clockMillis.getAsLong();
   }

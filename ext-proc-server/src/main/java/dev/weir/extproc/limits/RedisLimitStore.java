@@ -86,6 +86,21 @@ public final class RedisLimitStore implements LimitStore, AutoCloseable {
       return 1
       """;
 
+  /** The window's sum, read only: buckets that left the window are skipped, not deleted. */
+  static final String WINDOW_PEEK = """
+      local now = tonumber(redis.call('TIME')[1])
+      local window = tonumber(ARGV[1])
+      local fields = redis.call('HGETALL', KEYS[1])
+      local sum = 0
+      for i = 1, #fields, 2 do
+        if tonumber(fields[i]) > now - window - 1 then sum = sum + tonumber(fields[i + 1]) end
+      end
+      return {sum}
+      """;
+  static final String COUNTER_PEEK = """
+      return {tonumber(redis.call('GET', KEYS[1]) or '0')}
+      """;
+
   private final RedisSettings settings;
   private final String prefix;
   private final Object connectLock = new Object();
@@ -179,6 +194,16 @@ public final class RedisLimitStore implements LimitStore, AutoCloseable {
   @Override
   public void adjustCounter(String key, long delta, long ttlSeconds) {
     run(COUNTER_ADJUST, key, delta, ttlSeconds);
+  }
+
+  @Override
+  public long windowUsed(String key) {
+    return num(run(WINDOW_PEEK, key, WINDOW_SECONDS), 0);
+  }
+
+  @Override
+  public long counterUsed(String key) {
+    return num(run(COUNTER_PEEK, key), 0);
   }
 
   /** Redis's clock, from an offset refreshed every 10 s (one TIME call, not one per request). */

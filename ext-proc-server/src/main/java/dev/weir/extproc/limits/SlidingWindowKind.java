@@ -32,6 +32,16 @@ abstract class SlidingWindowKind implements LimitKind {
   }
 
   @Override
+  public long standing(LimitStore store, String counter) {
+    return store.windowUsed(counter + "|" + suffix);
+  }
+
+  @Override
+  public String span() {
+    return "minute";
+  }
+
+  @Override
   public void adjust(LimitStore store, Taken taken, long delta) {
     store.adjustWindow(taken.key(), taken.second(), delta);
   }

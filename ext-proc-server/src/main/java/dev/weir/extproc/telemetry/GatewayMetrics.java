@@ -17,6 +17,9 @@ public final class GatewayMetrics {
   private static final Logger audit = LoggerFactory.getLogger("weir.audit");
   /** The label value for anything not named in the config: what clients send never becomes one. */
   public static final String UNKNOWN = "unknown";
+  private static final java.time.Duration[] DURATION_BUCKETS = java.util.stream.LongStream.of(5, 10, 25, 50, 100,
+      250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000)
+      .mapToObj(java.time.Duration::ofMillis).toArray(java.time.Duration[]::new);
   private final PrometheusMeterRegistry registry;
   private volatile Vocabulary vocabulary = new Vocabulary(java.util.Set.of(), java.util.Set.of(), java.util.Set.of());
 
@@ -149,6 +152,9 @@ public final class GatewayMetrics {
         .tag("gen_ai.request.model", vocabulary.model(r.model()))
         .tag("weir.backend", vocabulary.backend(r.backend()))
         .tag("weir.outcome", r.outcome())
+        // Fixed buckets, for histogram_quantile() in alerts and for the console's p50/p99:
+        // a gateway answers in milliseconds (cache, refusals) or in tens of seconds (generations).
+        .serviceLevelObjectives(DURATION_BUCKETS)
         .register(registry).record(r.durationNanos(), TimeUnit.NANOSECONDS);
     if (audit.isInfoEnabled()) {
       audit.info("exchange endpoint={} consumer={} model={} pool={} backend={} status={} outcome={}"

@@ -147,4 +147,26 @@ class LimiterTest {
     var refused = assertInstanceOf(Limiter.Refused.class, l.admit(facts("c", 900, 900)));
     assertTrue(refused.error().message().contains("more than limit \"tpm\" allows in a minute"), refused.error().message());
   }
+
+  @Test
+  void standingShowsEveryKindOfEveryLevelWithWhatIsUsedAndChangesNothing() throws Exception {
+    Limiter l = limiter("""
+          - { name: tpm, tokensPerMinute: 1000, requestsPerMinute: 10 }
+          - { name: monthly, quota: { tokens: 50000, period: month }, budget: { usd: 2, period: day } }
+          - { name: per-ip, key: client-ip, tokensPerMinute: 500 }""", "[ tpm, monthly, per-ip ]");
+    l.admit(facts("c", 300, 100)).getClass();
+    var consumer = dev.weir.config.v1.Consumer.newBuilder().setName("c").build();
+    var first = l.standing(consumer, java.util.List.of("m"));
+    assertEquals(java.util.List.of(
+        new Limiter.Standing("tpm", "consumer", "tokens_per_minute", "consumer", "minute", "tokens", 400, 1000, null),
+        new Limiter.Standing("tpm", "consumer", "requests_per_minute", "consumer", "minute", "requests", 1, 10, null),
+        new Limiter.Standing("monthly", "consumer", "token_quota", "consumer", "month", "tokens", 400, 50000, null),
+        // 300 × $2.5/M + 100 × $10/M = $0.00175 reserved
+        new Limiter.Standing("monthly", "consumer", "budget", "consumer", "day", "usd_micros", 1750, 2_000_000, null),
+        new Limiter.Standing("per-ip", "consumer", "tokens_per_minute", "client-ip", "minute", "tokens", -1, 500, null)),
+        first);
+    assertEquals(first, l.standing(consumer, java.util.List.of("m")), "reading twice charges nothing");
+    var other = dev.weir.config.v1.Consumer.newBuilder().setName("d").build();
+    assertEquals(0, l.standing(other, java.util.List.of("m")).get(0).used(), "d has its own counters");
+  }
 }

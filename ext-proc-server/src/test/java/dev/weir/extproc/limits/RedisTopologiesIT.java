@@ -26,9 +26,13 @@ class RedisTopologiesIT {
       assertEquals(40, refused.remaining());
       store.adjustWindow(key, refused.second(), -50); // a refund
       assertTrue(store.reserveWindow(key, 100, 60).admitted(), key + " has room after the refund");
+      assertEquals(60 - 50 + 60, store.windowUsed(key), "read without changing: " + key);
+      assertEquals(70, store.windowUsed(key));
       String quota = "q|consumer-" + i + "|quota|2026-11";
       assertTrue(store.reserveCounter(quota, 1000, 600, 3600).admitted());
       assertEquals(400 - 300, store.reserveCounter(quota, 1000, 300, 3600).remaining());
+      assertEquals(900, store.counterUsed(quota));
+      assertEquals(0, store.counterUsed(quota + "-never-written"));
     }
     assertTrue(Math.abs(store.nowMillis() - System.currentTimeMillis()) < 5_000, "Redis clock");
   }
