@@ -71,7 +71,7 @@ final class ControlPlaneAdmin {
           return Answer.text(400, "trip needs seconds=N with N from 1 to 86400\n");
         }
         // The reason is free text from an authenticated caller; keep it short and printable.
-        String reason = q.getOrDefault("reason", "").replaceAll("[^A-Za-z0-9 .:_=-]", "");
+        String reason = q.getOrDefault("reason", "").replaceAll("[^A-Za-z0-9 ,.:_=-]", "");
         reason = reason.substring(0, Math.min(80, reason.length()));
         boolean changed = ads.trips().trip(pool, backend, seconds, reason, request.caller());
         return Answer.text(200, (changed ? "tripped " : "trip extended ") + pool + "/" + backend + ": version "
