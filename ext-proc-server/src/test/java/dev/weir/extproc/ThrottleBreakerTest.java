@@ -115,6 +115,12 @@ class ThrottleBreakerTest {
   }
 
   @Test
+  void failoverPageShowsTheBreakerExampleVerbatim() throws Exception {
+    assertTrue(Files.readString(Path.of("..", "docs", "failover.md"))
+        .contains("```yaml\n" + Files.readString(EXAMPLE) + "```"));
+  }
+
+  @Test
   void afterThePtuAnswers429WithRetryAfter20TheNext100RequestsGoStraightToPayAsYouGo() throws Exception {
     tripThePtu();
     assertEquals(1, ptu.received().size());

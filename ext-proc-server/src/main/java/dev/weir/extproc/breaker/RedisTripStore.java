@@ -31,16 +31,16 @@ public final class RedisTripStore implements TripStore {
   /** KEYS: trip. ARGV: until, reason, now, keep ms after until. Returns 0 opened, 1 extended, 2 unchanged. */
   static final String TRIP = """
       local old = redis.call('GET', KEYS[1])
-      local until, now = tonumber(ARGV[1]), tonumber(ARGV[3])
+      local ends, now = tonumber(ARGV[1]), tonumber(ARGV[3])
       local result = 0
       if old then
-        local oldUntil = tonumber(string.match(old, '^(%d+)'))
-        if oldUntil > now then
-          if oldUntil >= until then return 2 end
+        local oldEnds = tonumber(string.match(old, '^(%d+)'))
+        if oldEnds > now then
+          if oldEnds >= ends then return 2 end
           result = 1
         end
       end
-      redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'PX', until - now + tonumber(ARGV[4]))
+      redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'PX', ends - now + tonumber(ARGV[4]))
       return result
       """;
   private static final long KEEP_AFTER_MILLIS = 3_600_000;
