@@ -146,7 +146,7 @@ class ThrottleBreakerTest {
     controlPlane.ads().trips().expire();
     assertEquals(HealthStatus.UNHEALTHY, ptuHealthPushed(), "19 s into a 20 s trip, still out");
     now.addAndGet(1_000);
-    assertEquals(1, controlPlane.ads().trips().expire());
+    controlPlane.ads().trips().expire(); // or the control plane's own timer, whichever runs first
     await(() -> ptuHealthPushed() != HealthStatus.UNHEALTHY, "the PTU back in the load assignment");
     assertTrue(status().contains("gpt-4o/aoai-eastus-ptu: half-open"), status());
     ExchangeResponse probe = envoy.send(CHAT);
