@@ -26,6 +26,7 @@ public final class GatewayRuntime implements AutoCloseable {
   private final dev.weir.extproc.mcp.McpServers mcp;
   private final dev.weir.extproc.mcp.CallLimits mcpLimits;
   private final dev.weir.extproc.mcp.McpTelemetry mcpTelemetry;
+  private final dev.weir.extproc.breaker.Breakers breakers;
   private final dev.weir.extproc.pipeline.Pipeline pipeline = dev.weir.extproc.pipeline.Pipeline.standard();
   private final long startedEpochSeconds = System.currentTimeMillis() / 1000;
   private final dev.weir.extproc.telemetry.Telemetry telemetry;
@@ -36,7 +37,7 @@ public final class GatewayRuntime implements AutoCloseable {
    * when the Redis settings change.
    */
   public record Stores(dev.weir.config.v1.RedisSettings redis, LimitStore shared, LocalLimitStore fallback,
-      dev.weir.extproc.cache.ResponseCache cache) implements AutoCloseable {
+      dev.weir.extproc.cache.ResponseCache cache, dev.weir.extproc.breaker.TripStore trips) implements AutoCloseable {
     /** Stores for {@code config}: the previous ones if they still fit, else new ones. */
     public static Stores forConfig(GatewayConfig config, Stores previous) {
       var redis = config.hasRedis() ? config.getRedis() : null;
@@ -47,13 +48,17 @@ public final class GatewayRuntime implements AutoCloseable {
       }
       // Shared counters in Redis when configured; else (and as the fail-open fallback) in-process.
       LimitStore shared = redis != null ? new RedisLimitStore(redis, "weir:") : new LocalLimitStore();
+      // Breaker trips likewise: shared through Redis, else in this process.
+      dev.weir.extproc.breaker.TripStore trips = redis != null ? new dev.weir.extproc.breaker.RedisTripStore(redis)
+          : new dev.weir.extproc.breaker.LocalTripStore();
       return new Stores(redis, shared, new LocalLimitStore(),
-          new dev.weir.extproc.cache.ResponseCache(config.getCache(), caching ? redis : null));
+          new dev.weir.extproc.cache.ResponseCache(config.getCache(), caching ? redis : null), trips);
     }
 
     @Override
     public void close() {
       cache.close();
+      trips.close();
       if (shared instanceof AutoCloseable c) {
         try {
           c.close();
@@ -110,6 +115,7 @@ public final class GatewayRuntime implements AutoCloseable {
     this.mcp = new dev.weir.extproc.mcp.McpServers(config, env);
     this.mcpLimits = new dev.weir.extproc.mcp.CallLimits(stores.shared(), stores.fallback());
     this.mcpTelemetry = new dev.weir.extproc.mcp.McpTelemetry(metrics.registry());
+    this.breakers = new dev.weir.extproc.breaker.Breakers(config, stores.trips(), reporter(config, env), metrics);
   }
 
   /** The MCP servers the gateway fronts, with the consumers' tool policies. */
@@ -123,6 +129,37 @@ public final class GatewayRuntime implements AutoCloseable {
 
   public dev.weir.extproc.mcp.McpTelemetry mcpTelemetry() {
     return mcpTelemetry;
+  }
+
+  /**
+   * Where the breaker reports trips: the control plane's admin API, which needs the admin token.
+   * Without one, trips still make the router pass answer when a whole pool is tripped, but Envoy
+   * keeps choosing tripped members (each such attempt is retried elsewhere).
+   */
+  private static dev.weir.extproc.breaker.TripReporter reporter(GatewayConfig config, Function<String, String> env) {
+    boolean anyBreaker = config.getPoolsList().stream().anyMatch(dev.weir.config.v1.Pool::hasBreaker);
+    if (!anyBreaker) {
+      return dev.weir.extproc.breaker.TripReporter.NONE;
+    }
+    String token = null;
+    if (config.getSecurity().hasAdminToken()) {
+      try {
+        token = Credentials.resolve(config.getSecurity().getAdminToken(), env);
+      } catch (Credentials.UnresolvableCredentialException e) {
+        token = null;
+      }
+    }
+    if (token == null || token.isBlank()) {
+      org.slf4j.LoggerFactory.getLogger(GatewayRuntime.class).warn("pools have a breaker but security.adminToken is"
+          + " not readable: trips are not reported to the control plane, so Envoy keeps choosing tripped members");
+      return dev.weir.extproc.breaker.TripReporter.NONE;
+    }
+    return new dev.weir.extproc.breaker.ControlPlaneReporter(config.getControlPlaneAdminUrl(), token);
+  }
+
+  /** The throttle-aware circuit breakers of the pools that have one. */
+  public dev.weir.extproc.breaker.Breakers breakers() {
+    return breakers;
   }
 
   public Stores stores() {

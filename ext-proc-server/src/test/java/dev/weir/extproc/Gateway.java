@@ -63,8 +63,13 @@ final class Gateway implements AutoCloseable {
   }
 
   String metrics() throws Exception {
+    return metricsOf(server.adminPort());
+  }
+
+  /** The Prometheus scrape of the ext-proc-server whose admin port this is. */
+  static String metricsOf(int adminPort) throws Exception {
     return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
-        java.net.URI.create("http://127.0.0.1:" + server.adminPort() + "/metrics")).build(),
+        java.net.URI.create("http://127.0.0.1:" + adminPort + "/metrics")).build(),
         java.net.http.HttpResponse.BodyHandlers.ofString()).body();
   }
 

@@ -110,6 +110,12 @@ public final class ConfigLoader {
       if (pool.getRetries().getMaxRetries() == 0) {
         pool.getRetriesBuilder().setMaxRetries(Math.min(5, Math.max(1, pool.getMembersCount() - 1)));
       }
+      if (pool.hasBreaker() && pool.getBreaker().getStatusesCount() == 0) {
+        pool.getBreakerBuilder().addAllStatuses(StatusRanges.DEFAULT);
+      }
+    }
+    if (out.getControlPlaneAdminUrl().isEmpty()) {
+      out.setControlPlaneAdminUrl("http://127.0.0.1:" + out.getControlPlane().getAdminPort());
     }
     for (Backend.Builder backend : out.getBackendsBuilderList()) {
       if (backend.hasCredential() && !backend.getCredential().getFile().isEmpty() && baseDir != null) {
@@ -273,6 +279,14 @@ public final class ConfigLoader {
       checkPort("extProc.adminPort", config.getExtProc().getAdminPort());
       checkPort("controlPlane.adsPort", config.getControlPlane().getAdsPort());
       checkPort("controlPlane.adminPort", config.getControlPlane().getAdminPort());
+      try {
+        URI admin = new URI(config.getControlPlaneAdminUrl());
+        if (!("http".equals(admin.getScheme()) || "https".equals(admin.getScheme())) || admin.getHost() == null) {
+          add("controlPlaneAdminUrl", "must be an http:// or https:// URL");
+        }
+      } catch (URISyntaxException e) {
+        add("controlPlaneAdminUrl", "is not a URL: " + e.getMessage());
+      }
       checkSecurity(config.getSecurity());
       checkConsole(config.getConsole());
       ObservabilityRules.check(config, this::add);
@@ -566,6 +580,20 @@ public final class ConfigLoader {
       }
       if (pool.getEjection().getMaxEjectionPercent() > 100) {
         add(path + ".ejection.maxEjectionPercent", "is a percentage (0-100)");
+      }
+      if (pool.hasBreaker()) {
+        var breaker = pool.getBreaker();
+        try {
+          StatusRanges.parse(breaker.getStatusesList());
+        } catch (IllegalArgumentException e) {
+          add(path + ".breaker.statuses", e.getMessage());
+        }
+        if (breaker.getAllTrippedStatus() != 429 && breaker.getAllTrippedStatus() != 503) {
+          add(path + ".breaker.allTrippedStatus", "must be 429 or 503");
+        }
+        if (breaker.getMaxTripSeconds() < breaker.getTripSeconds()) {
+          add(path + ".breaker.maxTripSeconds", "is shorter than tripSeconds (" + breaker.getTripSeconds() + ")");
+        }
       }
       dev.weir.config.v1.HealthCheck shared = null;
       for (PoolMember member : pool.getMembersList()) {

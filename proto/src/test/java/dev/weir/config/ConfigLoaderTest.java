@@ -71,6 +71,32 @@ class ConfigLoaderTest {
   }
 
   @Test
+  void aBreakerBlockGetsItsDefaultsAndNoBlockMeansNoBreaker() throws Exception {
+    GatewayConfig none = loader.parse(VALID, "test.yaml", null);
+    assertTrue(!none.getPools(0).hasBreaker());
+    assertEquals("http://127.0.0.1:18001", none.getControlPlaneAdminUrl());
+    GatewayConfig config = loader.parse(VALID.replace("      - { backend: openai, priority: 1, model: gpt-4o-2024-08-06 }\n",
+        "      - { backend: openai, priority: 1, model: gpt-4o-2024-08-06 }\n    breaker: { acceptRetryAfter: true }\n"), "test.yaml", null);
+    var breaker = config.getPools(0).getBreaker();
+    assertEquals(java.util.List.of("429", "500-599"), breaker.getStatusesList());
+    assertEquals(java.util.List.of(1, 10, 30, 300, 429), java.util.List.of(breaker.getCount(), breaker.getIntervalSeconds(),
+        breaker.getTripSeconds(), breaker.getMaxTripSeconds(), breaker.getAllTrippedStatus()));
+  }
+
+  @Test
+  void refusesABreakerWithBadStatusesOrAnAllTrippedStatusOtherThan429Or503() {
+    ConfigException e = refused(VALID.replace("      - { backend: openai, priority: 1, model: gpt-4o-2024-08-06 }\n",
+        "      - { backend: openai, priority: 1, model: gpt-4o-2024-08-06 }\n"
+            + "    breaker: { statuses: [ \"429\", \"599-500\", \"5xx\" ], allTrippedStatus: 500, tripSeconds: 600 }\n")
+        .replace("consumers:", "controlPlaneAdminUrl: ftp://cp\nconsumers:"));
+    java.util.List<String> paths = e.problems().stream().map(ConfigProblem::path).toList();
+    assertEquals(java.util.List.of("pools[0].breaker.statuses", "pools[0].breaker.allTrippedStatus",
+        "pools[0].breaker.maxTripSeconds", "controlPlaneAdminUrl"), paths.stream().sorted(
+            java.util.Comparator.comparing(p -> p.startsWith("control") ? 1 : 0)).toList(), e.getMessage());
+    assertTrue(e.getMessage().contains("\"599-500\" is an empty range"), e.getMessage());
+  }
+
+  @Test
   void refusesUnknownKeyNamingItsPathAndLine() {
     ConfigException e = refused(VALID.replace("priority: 0,", "priority: 0, prio: 3,"));
     assertEquals(1, e.problems().size());

@@ -121,100 +121,118 @@ final class Router {
       trace.add("envoy: attempt " + attempt + " -> " + host.key() + " (priority " + host.priority() + ")");
       long attemptStart = System.nanoTime();
       byte[] attemptBody = body;
-      if (upstreamFilter != null) {
-        ExtProcFilter filter = new ExtProcFilter("upstream", upstreamFilter, channel,
-            Attributes.resolve(upstreamFilter.getRequestAttributesList(), headers, host, cluster.name()),
-            Map.of(), trace::add, stats, true);
-        try {
-          Object outcome = runUpstreamFilter(filter, headers, attemptBody, trace, host);
+      // One upstream filter chain per attempt (UpstreamRequest owns it), so one ext_proc stream per
+      // attempt: it sees this attempt's request and, before the router's retry decision, this
+      // attempt's response headers (upstream_request.cc UpstreamRequest::decodeHeaders runs the
+      // upstream filters' encodeHeaders, then UpstreamRequestFilterManagerCallbacks::encodeHeaders
+      // calls Filter::onUpstreamHeaders). It ends with the attempt.
+      ExtProcFilter attemptFilter = null;
+      try {
+        if (upstreamFilter != null) {
+          attemptFilter = new ExtProcFilter("upstream", upstreamFilter, channel,
+              Attributes.resolve(upstreamFilter.getRequestAttributesList(), headers, host, cluster.name()),
+              Map.of(), trace::add, stats, true);
+          Object outcome = runUpstreamFilter(attemptFilter, headers, attemptBody, trace, host);
           if (outcome instanceof Answer answered) {
             releaseRetry.run();
             return answered;
           }
           attemptBody = (byte[]) outcome;
-        } finally {
-          filter.close(false);
         }
-      }
-      if (action.getAutoHostRewrite().getValue() && !host.hostname().isEmpty()) {
-        headers.set(":authority", host.hostname()); // Http::Utility::updateAuthority, on the router's headers
-      }
-      if (!cluster.tryStartRequest(host)) {
-        // An Overflow reset is never retried (RetryStateImpl::wouldRetryFromReset); router.cc
-        // onUpstreamReset marks the local reply x-envoy-overloaded.
-        releaseRetry.run();
-        return local(503, "upstream connect error or disconnect/reset before headers. reset reason: overflow",
-            "upstream_reset_before_response_started{overflow}", trace, host, "x-envoy-overloaded", "true");
-      }
-      stats.upstreamRequests.incrementAndGet();
-      UpstreamConnection.Timers timers = new UpstreamConnection.Timers(
-          perTryNanos > 0 ? attemptStart + perTryNanos : Long.MAX_VALUE, routeDeadline, idleNanos);
-      Answer failed;
-      RetryState.Reset reset;
-      try {
-        UpstreamConnection.Response r = UpstreamConnection.exchange(host, headers, attemptBody,
-            cluster.connectTimeout(), timers);
-        trace.add("upstream: " + r.status() + " from " + host.key());
-        cluster.report(host, r.status());
-        releaseRetry.run();
-        String reason = retry == null ? null : retry.wouldRetryFromHeaders(r.status(), r.headers());
-        if (reason != null) {
-          retry.readResetHeaders(r.headers());
-          Decision d = scheduleRetry(retry, cluster, reason, routeDeadline, trace);
-          if (d == Decision.RETRY) {
-            retrySlot[0] = true;
-            closeQuietly(r.body());
-            cluster.endRequest(host);
-            continue;
+        if (action.getAutoHostRewrite().getValue() && !host.hostname().isEmpty()) {
+          headers.set(":authority", host.hostname()); // Http::Utility::updateAuthority, on the router's headers
+        }
+        if (!cluster.tryStartRequest(host)) {
+          // An Overflow reset is never retried (RetryStateImpl::wouldRetryFromReset); router.cc
+          // onUpstreamReset marks the local reply x-envoy-overloaded.
+          releaseRetry.run();
+          return local(503, "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+              "upstream_reset_before_response_started{overflow}", trace, host, "x-envoy-overloaded", "true");
+        }
+        stats.upstreamRequests.incrementAndGet();
+        UpstreamConnection.Timers timers = new UpstreamConnection.Timers(
+            perTryNanos > 0 ? attemptStart + perTryNanos : Long.MAX_VALUE, routeDeadline, idleNanos);
+        Answer failed;
+        RetryState.Reset reset;
+        try {
+          UpstreamConnection.Response r = UpstreamConnection.exchange(host, headers, attemptBody,
+              cluster.connectTimeout(), timers);
+          trace.add("upstream: " + r.status() + " from " + host.key());
+          if (attemptFilter != null && attemptFilter.sendsResponseHeaders()) {
+            boolean noBody = "0".equals(r.headers().get("content-length")) || r.status() == 204 || r.status() == 304;
+            Answer answered = upstreamLocal(attemptFilter.responseHeaders(r.headers(), noBody), trace, host);
+            if (answered != null) {
+              closeQuietly(r.body());
+              cluster.endRequest(host);
+              releaseRetry.run();
+              return answered;
+            }
           }
-          if (d == Decision.ROUTE_TIMEOUT) {
-            closeQuietly(r.body());
-            cluster.endRequest(host);
+          cluster.report(host, r.status());
+          releaseRetry.run();
+          String reason = retry == null ? null : retry.wouldRetryFromHeaders(r.status(), r.headers());
+          if (reason != null) {
+            retry.readResetHeaders(r.headers());
+            Decision d = scheduleRetry(retry, cluster, reason, routeDeadline, trace);
+            if (d == Decision.RETRY) {
+              retrySlot[0] = true;
+              closeQuietly(r.body());
+              cluster.endRequest(host);
+              continue;
+            }
+            if (d == Decision.ROUTE_TIMEOUT) {
+              closeQuietly(r.body());
+              cluster.endRequest(host);
+              return local(504, "upstream request timeout", "upstream_response_timeout", trace, host);
+            }
+          }
+          timers.responseStarted();
+          return new Answer(r.status(), r.headers(), r.body(), host, () -> cluster.endRequest(host));
+        } catch (UpstreamConnection.ConnectFailed e) {
+          cluster.endRequest(host);
+          trace.add("upstream: connect failure to " + host.key() + ": " + e.getMessage());
+          reset = RetryState.Reset.CONNECTION_FAILURE;
+          failed = local(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+              "upstream_reset_before_response_started{connection_failure}", trace, host);
+        } catch (UpstreamConnection.TimerFired e) {
+          cluster.endRequest(host);
+          trace.add("upstream: " + e.getMessage() + " waiting for " + host.key());
+          cluster.report(host, 504); // LocalOriginTimeout counts as 504 without split errors
+          if (e.timer == UpstreamConnection.Timer.ROUTE) {
+            releaseRetry.run(); // router.cc onResponseTimeout: no retry once the route timeout fires
             return local(504, "upstream request timeout", "upstream_response_timeout", trace, host);
           }
+          stats.perTryTimeouts.incrementAndGet();
+          reset = RetryState.Reset.LOCAL_RESET;
+          failed = local(504, "upstream request timeout", e.timer == UpstreamConnection.Timer.PER_TRY
+              ? "upstream_per_try_timeout" : "upstream_per_try_idle_timeout", trace, host);
+        } catch (IOException e) {
+          cluster.endRequest(host);
+          trace.add("upstream: reset by " + host.key() + ": " + e.getMessage());
+          reset = RetryState.Reset.REMOTE_RESET;
+          failed = local(503, "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+              "upstream_reset_before_response_started{connection_termination}", trace, host);
         }
-        timers.responseStarted();
-        return new Answer(r.status(), r.headers(), r.body(), host, () -> cluster.endRequest(host));
-      } catch (UpstreamConnection.ConnectFailed e) {
-        cluster.endRequest(host);
-        trace.add("upstream: connect failure to " + host.key() + ": " + e.getMessage());
-        reset = RetryState.Reset.CONNECTION_FAILURE;
-        failed = local(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
-            "upstream_reset_before_response_started{connection_failure}", trace, host);
-      } catch (UpstreamConnection.TimerFired e) {
-        cluster.endRequest(host);
-        trace.add("upstream: " + e.getMessage() + " waiting for " + host.key());
-        cluster.report(host, 504); // LocalOriginTimeout counts as 504 without split errors
-        if (e.timer == UpstreamConnection.Timer.ROUTE) {
-          releaseRetry.run(); // router.cc onResponseTimeout: no retry once the route timeout fires
-          return local(504, "upstream request timeout", "upstream_response_timeout", trace, host);
+        if (reset != RetryState.Reset.LOCAL_RESET) {
+          cluster.report(host, 503);
         }
-        stats.perTryTimeouts.incrementAndGet();
-        reset = RetryState.Reset.LOCAL_RESET;
-        failed = local(504, "upstream request timeout", e.timer == UpstreamConnection.Timer.PER_TRY
-            ? "upstream_per_try_timeout" : "upstream_per_try_idle_timeout", trace, host);
-      } catch (IOException e) {
-        cluster.endRequest(host);
-        trace.add("upstream: reset by " + host.key() + ": " + e.getMessage());
-        reset = RetryState.Reset.REMOTE_RESET;
-        failed = local(503, "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
-            "upstream_reset_before_response_started{connection_termination}", trace, host);
+        releaseRetry.run();
+        String reason = retry == null ? null : retry.wouldRetryFromReset(reset);
+        if (reason == null) {
+          return failed;
+        }
+        Decision d = scheduleRetry(retry, cluster, reason, routeDeadline, trace);
+        if (d == Decision.RETRY) {
+          retrySlot[0] = true;
+          continue;
+        }
+        return d == Decision.ROUTE_TIMEOUT
+            ? local(504, "upstream request timeout", "upstream_response_timeout", trace, host) : failed;
+      } finally {
+        if (attemptFilter != null) {
+          attemptFilter.close(false);
+        }
       }
-      if (reset != RetryState.Reset.LOCAL_RESET) {
-        cluster.report(host, 503);
-      }
-      releaseRetry.run();
-      String reason = retry == null ? null : retry.wouldRetryFromReset(reset);
-      if (reason == null) {
-        return failed;
-      }
-      Decision d = scheduleRetry(retry, cluster, reason, routeDeadline, trace);
-      if (d == Decision.RETRY) {
-        retrySlot[0] = true;
-        continue;
-      }
-      return d == Decision.ROUTE_TIMEOUT
-          ? local(504, "upstream request timeout", "upstream_response_timeout", trace, host) : failed;
     }
   }
 

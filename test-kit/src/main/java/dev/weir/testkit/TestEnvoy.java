@@ -151,6 +151,19 @@ public final class TestEnvoy implements AutoCloseable {
     }
   }
 
+  /**
+   * Applies an EDS update (a new ClusterLoadAssignment) to the EDS cluster it names, as Envoy does
+   * when the control plane pushes one over ADS: endpoint health status and weights take effect for
+   * the next host selection. Feed it from an {@link AdsSnapshot} to follow a control plane.
+   */
+  public void updateEndpoints(ClusterLoadAssignment cla) {
+    for (UpstreamCluster c : clusters.values()) {
+      if (c.config().getType() == Cluster.DiscoveryType.EDS && c.edsName().equals(cla.getClusterName())) {
+        c.assign(cla);
+      }
+    }
+  }
+
   /** Whether outlier detection has the host ejected right now. */
   public boolean ejected(String cluster, String address, int port) {
     UpstreamCluster c = clusters.get(cluster);

@@ -30,7 +30,7 @@ final class UpstreamCluster {
   record Context(String hashKey, Set<String> excludedHosts, Set<Integer> excludedPriorities, int selectionPicks) {}
 
   private final Cluster cluster;
-  private final ClusterLoadAssignment cla;
+  private volatile ClusterLoadAssignment cla;
   private final Set<String> markedDown;
   private final EnvoyStats stats;
   private final OutlierDetector outlier;
@@ -49,6 +49,22 @@ final class UpstreamCluster {
 
   String name() {
     return cluster.getName();
+  }
+
+  /** The name its EDS load assignment goes by (eds_cluster_config.service_name, else the cluster's). */
+  String edsName() {
+    String service = cluster.getEdsClusterConfig().getServiceName();
+    return service.isEmpty() ? cluster.getName() : service;
+  }
+
+  /**
+   * Takes an EDS update. Envoy keeps a host that is still in the assignment (same address) with
+   * its outlier and request state, and takes its new health status and weight
+   * (upstream_impl.cc BaseDynamicClusterImpl::updateDynamicHostList); state here is keyed by
+   * address, so it carries over the same way.
+   */
+  void assign(ClusterLoadAssignment update) {
+    this.cla = update;
   }
 
   Cluster config() {

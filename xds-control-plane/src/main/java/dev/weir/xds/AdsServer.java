@@ -53,6 +53,7 @@ public final class AdsServer implements AutoCloseable {
   private final SimpleCache<String> cache = new SimpleCache<>(AdsServer::group);
   private final NackHoldingWatcher nackHolding = new NackHoldingWatcher(cache);
   private final BackendOverrides overrides = new BackendOverrides();
+  private final Trips trips = new Trips(this);
   private final Server ads;
   private final MutualTls tls;
   private final AtomicLong version = new AtomicLong();
@@ -141,6 +142,11 @@ public final class AdsServer implements AutoCloseable {
 
   public BackendOverrides overrides() {
     return overrides;
+  }
+
+  /** The breaker's trips, half-open members and capacity weights. */
+  public Trips trips() {
+    return trips;
   }
 
   public String version() {

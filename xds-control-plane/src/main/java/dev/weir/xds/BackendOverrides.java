@@ -5,12 +5,54 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Runtime changes an operator made through the admin API, applied on top of every config
- * version until undone: backends drained (no new requests) and backends re-weighted.
+ * Runtime changes applied on top of every config version until undone: backends an operator
+ * drained or re-weighted through the admin API, and pool members the throttle-aware breaker
+ * tripped or weighted by their remaining capacity (see {@link Trips}).
  */
 public final class BackendOverrides {
   private final Set<String> drained = ConcurrentHashMap.newKeySet();
   private final Map<String, Integer> weights = new ConcurrentHashMap<>();
+  private final Set<String> tripped = ConcurrentHashMap.newKeySet();
+  private final Map<String, Integer> capacityWeights = new ConcurrentHashMap<>();
+
+  private static String member(String pool, String backend) {
+    return pool + "/" + backend;
+  }
+
+  /** Whether the breaker has this pool member out of the load assignment. */
+  public boolean tripped(String pool, String backend) {
+    return tripped.contains(member(pool, backend));
+  }
+
+  void setTripped(String pool, String backend, boolean out) {
+    if (out) {
+      tripped.add(member(pool, backend));
+    } else {
+      tripped.remove(member(pool, backend));
+    }
+  }
+
+  /**
+   * The member's weight: the operator's, else the capacity weight the breaker reported, else
+   * {@code configured}.
+   */
+  public int weight(String pool, String backend, int configured) {
+    Integer operator = weights.get(backend);
+    if (operator != null) {
+      return operator;
+    }
+    return capacityWeights.getOrDefault(member(pool, backend), configured);
+  }
+
+  /** Returns whether the weight changed. */
+  boolean setCapacityWeight(String pool, String backend, int weight) {
+    Integer old = capacityWeights.put(member(pool, backend), weight);
+    return old == null || old != weight;
+  }
+
+  public Map<String, Integer> capacityWeights() {
+    return Map.copyOf(capacityWeights);
+  }
 
   public boolean drained(String backend) {
     return drained.contains(backend);

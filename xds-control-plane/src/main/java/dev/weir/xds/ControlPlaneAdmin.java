@@ -25,13 +25,15 @@ final class ControlPlaneAdmin {
         .page("/backends", () -> Answer.json(200, backends(ads)))
         .page("/status", () -> Answer.text(200, "version " + ads.version() + "\nlast reload: " + ads.lastReload()
             + "\ngroups: " + ads.groups() + "\ndrained: " + ads.overrides().drainedBackends()
-            + "\nweights: " + ads.overrides().weights() + "\n"))
+            + "\nweights: " + ads.overrides().weights() + "\ncapacity weights: " + ads.overrides().capacityWeights()
+            + "\nbreaker:\n" + ads.trips().describe()))
         .action("/reload", request -> {
           String refused = ads.reload("admin " + request.caller());
           return refused == null ? Answer.text(200, "reloaded: version " + ads.version() + "\n")
               : Answer.text(400, "refused; version " + ads.version() + " stays\n" + refused + "\n");
         })
         .action("/backends/", request -> backendAction(ads, request))
+        .action("/breaker/", request -> breakerAction(ads, request))
         .start();
   }
 
@@ -83,6 +85,76 @@ final class ControlPlaneAdmin {
       log.warn("security.adminToken cannot be read ({}); admin actions are refused", e.getMessage());
       return null;
     }
+  }
+
+  /**
+   * POST /breaker/trip?pool=P&amp;backend=B&amp;seconds=N&amp;reason=R, /breaker/recover?pool=P&amp;backend=B,
+   * /breaker/weight?pool=P&amp;backend=B&amp;value=N: what ext-proc-server reports (token-protected and
+   * audited like every action).
+   */
+  private static Answer breakerAction(AdsServer ads, AdminHttp.ActionRequest request) {
+    java.util.Map<String, String> q = query(request.query());
+    String pool = q.getOrDefault("pool", "");
+    String backend = q.getOrDefault("backend", "");
+    boolean member = ads.config().getPoolsList().stream().filter(p -> p.getName().equals(pool))
+        .flatMap(p -> p.getMembersList().stream()).anyMatch(m -> m.getBackend().equals(backend));
+    if (!member) {
+      return Answer.text(404, "no member \"" + backend + "\" in a pool named \"" + pool + "\"\n");
+    }
+    String action = request.path().substring("/breaker/".length());
+    switch (action) {
+      case "trip" -> {
+        long seconds = number(q.get("seconds"), 1, 86_400);
+        if (seconds < 0) {
+          return Answer.text(400, "trip needs seconds=N with N from 1 to 86400\n");
+        }
+        // The reason is free text from an authenticated caller; keep it short and printable.
+        String reason = q.getOrDefault("reason", "").replaceAll("[^A-Za-z0-9 ,.:_=-]", "");
+        reason = reason.substring(0, Math.min(80, reason.length()));
+        boolean changed = ads.trips().trip(pool, backend, seconds, reason, request.caller());
+        return Answer.text(200, (changed ? "tripped " : "trip extended ") + pool + "/" + backend + ": version "
+            + ads.version() + "\n");
+      }
+      case "recover" -> {
+        boolean was = ads.trips().recover(pool, backend, request.caller());
+        return Answer.text(200, (was ? "recovered " : "not tripped: ") + pool + "/" + backend + "\n");
+      }
+      case "weight" -> {
+        long weight = number(q.get("value"), 1, 128);
+        if (weight < 0) {
+          return Answer.text(400, "weight needs value=N with N from 1 to 128\n");
+        }
+        ads.trips().weight(pool, backend, (int) weight);
+        return Answer.text(200, "capacity weight " + pool + "/" + backend + "=" + weight + "\n");
+      }
+      default -> {
+        return Answer.text(404, "use POST /breaker/trip|recover|weight?pool=P&backend=B\n");
+      }
+    }
+  }
+
+  private static long number(String value, long min, long max) {
+    try {
+      long n = Long.parseLong(value == null ? "" : value);
+      return n < min || n > max ? -1 : n;
+    } catch (NumberFormatException e) {
+      return -1;
+    }
+  }
+
+  private static java.util.Map<String, String> query(String query) {
+    java.util.Map<String, String> out = new java.util.HashMap<>();
+    if (query == null) {
+      return out;
+    }
+    for (String part : query.split("&")) {
+      int eq = part.indexOf('=');
+      if (eq > 0) {
+        out.put(java.net.URLDecoder.decode(part.substring(0, eq), java.nio.charset.StandardCharsets.UTF_8),
+            java.net.URLDecoder.decode(part.substring(eq + 1), java.nio.charset.StandardCharsets.UTF_8));
+      }
+    }
+    return out;
   }
 
   /** POST /backends/{name}/drain | undrain | weight?value=N | unweight. */

@@ -15,6 +15,13 @@ public final class ControlPlaneServer implements AutoCloseable {
   private final AdsServer ads;
   private final AdminHttp admin;
   private final ConfigWatcher watcher;
+  /** Ends breaker trips on time, whether or not ext-proc-server reports again. */
+  private final java.util.concurrent.ScheduledExecutorService tripTimer =
+      java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "weir-breaker-timer");
+        t.setDaemon(true);
+        return t;
+      });
 
   /**
    * @param env resolves credentials: the control plane checks a config exactly as ext-proc-server
@@ -32,6 +39,13 @@ public final class ControlPlaneServer implements AutoCloseable {
       throw e;
     }
     this.watcher = watch ? new ConfigWatcher(configFile, () -> ads.reload("file change")) : null;
+    tripTimer.scheduleWithFixedDelay(() -> {
+      try {
+        ads.trips().expire();
+      } catch (RuntimeException e) {
+        org.slf4j.LoggerFactory.getLogger(ControlPlaneServer.class).error("ending breaker trips failed", e);
+      }
+    }, 250, 250, java.util.concurrent.TimeUnit.MILLISECONDS);
   }
 
   public AdsServer ads() {
@@ -52,6 +66,7 @@ public final class ControlPlaneServer implements AutoCloseable {
 
   @Override
   public void close() {
+    tripTimer.shutdownNow();
     if (watcher != null) {
       watcher.close();
     }

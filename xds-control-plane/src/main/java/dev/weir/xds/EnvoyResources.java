@@ -120,6 +120,16 @@ public final class EnvoyResources {
 
   /** The ext_proc filter every pool cluster runs upstream, after Envoy chose the host. */
   public static ExternalProcessor upstreamExtProc() {
+    return upstreamExtProc(false);
+  }
+
+  /**
+   * The upstream filter of one pool. With a breaker the filter also sends each attempt's response
+   * headers: the upstream filter chain encodes them before the router decides on a retry
+   * (upstream_request.cc UpstreamRequest::decodeHeaders → filter manager → Filter::onUpstreamHeaders),
+   * so the pass sees every attempt's status, retried ones included, and which backend sent it.
+   */
+  public static ExternalProcessor upstreamExtProc(boolean responseHeaders) {
     return ExternalProcessor.newBuilder()
         .setGrpcService(GrpcService.newBuilder()
             .setEnvoyGrpc(GrpcService.EnvoyGrpc.newBuilder().setClusterName(Wire.EXT_PROC_CLUSTER))
@@ -129,7 +139,8 @@ public final class EnvoyResources {
             .setRequestHeaderMode(ProcessingMode.HeaderSendMode.SEND)
             // The server skips the body (mode_override) unless this attempt must rewrite the model.
             .setRequestBodyMode(ProcessingMode.BodySendMode.BUFFERED)
-            .setResponseHeaderMode(ProcessingMode.HeaderSendMode.SKIP)
+            .setResponseHeaderMode(responseHeaders ? ProcessingMode.HeaderSendMode.SEND
+                : ProcessingMode.HeaderSendMode.SKIP)
             .setResponseBodyMode(ProcessingMode.BodySendMode.NONE))
         .addRequestAttributes(Wire.BACKEND_ATTRIBUTE)
         .setAllowModeOverride(true)
@@ -158,7 +169,8 @@ public final class EnvoyResources {
       }
       LbEndpoint.Builder lb = LbEndpoint.newBuilder()
           .setEndpoint(endpoint)
-          .setLoadBalancingWeight(UInt32Value.of(Math.max(1, overrides.weight(backend.getName(), m.getWeight()))))
+          .setLoadBalancingWeight(UInt32Value.of(Math.max(1, overrides.weight(pool.getName(), backend.getName(),
+              m.getWeight()))))
           .setMetadata(Metadata.newBuilder()
               .putFilterMetadata(Wire.METADATA_NAMESPACE, Struct.newBuilder()
                   .putFields(Wire.BACKEND_KEY, Value.newBuilder().setStringValue(backend.getName()).build())
@@ -169,6 +181,11 @@ public final class EnvoyResources {
       if (overrides.drained(backend.getName())) {
         // DRAINING hosts take no new requests; in-flight ones finish.
         lb.setHealthStatus(HealthStatus.DRAINING);
+      } else if (overrides.tripped(pool.getName(), backend.getName())) {
+        // Tripped by the breaker: UNHEALTHY keeps the host in its level (it still counts for the
+        // overprovisioning and panic arithmetic), so the level's load spills to the next one
+        // exactly as for a failed health check (load_balancer_impl.cc recalculatePerPriorityState).
+        lb.setHealthStatus(HealthStatus.UNHEALTHY);
       }
       levels.computeIfAbsent(m.getPriority(), p -> LocalityLbEndpoints.newBuilder().setPriority(p))
           .addLbEndpoints(lb);
@@ -200,7 +217,7 @@ public final class EnvoyResources {
         .setExplicitHttpConfig(HttpProtocolOptions.ExplicitHttpConfig.newBuilder()
             .setHttpProtocolOptions(Http1ProtocolOptions.getDefaultInstance()))
         .addHttpFilters(HttpFilter.newBuilder().setName("envoy.filters.http.ext_proc")
-            .setTypedConfig(Any.pack(upstreamExtProc())))
+            .setTypedConfig(Any.pack(upstreamExtProc(pool.hasBreaker()))))
         .addHttpFilters(HttpFilter.newBuilder().setName("envoy.filters.http.upstream_codec")
             .setTypedConfig(Any.pack(UpstreamCodec.getDefaultInstance())));
     var ejection = pool.getEjection();
@@ -317,8 +334,17 @@ public final class EnvoyResources {
     return RouteConfiguration.newBuilder().setName(Wire.ROUTE_CONFIG_NAME).addVirtualHosts(vh).build();
   }
 
+  /**
+   * The pool's retry policy. previous_hosts and previous_priorities send a retry to another
+   * member whenever one is left, so a throttled backend's Retry-After says nothing about when the
+   * retry may go: rate_limited_retry_back_off, which delays the retry by that header whatever
+   * host it goes to (route_components.proto RetryPolicy.RateLimitedRetryBackOff;
+   * retry_state_impl.cc RetryStateImpl::shouldRetryHeaders), is set only for pools of one member,
+   * where the retry returns to the same backend. Other pools retry after Envoy's default
+   * jittered back-off (25 ms base).
+   */
   static RetryPolicy retryPolicy(Pool pool) {
-    return RetryPolicy.newBuilder()
+    RetryPolicy.Builder policy = RetryPolicy.newBuilder()
         .setRetryOn("connect-failure,reset,retriable-status-codes")
         .addAllRetriableStatusCodes(List.of(429, 500, 502, 503, 504, 529))
         .setNumRetries(UInt32Value.of(pool.getRetries().getMaxRetries()))
@@ -332,11 +358,13 @@ public final class EnvoyResources {
         .setHostSelectionRetryMaxAttempts(5)
         .setRetryPriority(RetryPolicy.RetryPriority.newBuilder()
             .setName("envoy.retry_priorities.previous_priorities")
-            .setTypedConfig(Any.pack(PreviousPrioritiesConfig.newBuilder().setUpdateFrequency(1).build())))
-        .setRateLimitedRetryBackOff(RetryPolicy.RateLimitedRetryBackOff.newBuilder()
-            .addResetHeaders(RetryPolicy.ResetHeader.newBuilder().setName("retry-after")
-                .setFormat(RetryPolicy.ResetHeaderFormat.SECONDS))
-            .setMaxInterval(Durations.fromSeconds(pool.getRetries().getMaxRetryAfterSeconds())))
-        .build();
+            .setTypedConfig(Any.pack(PreviousPrioritiesConfig.newBuilder().setUpdateFrequency(1).build())));
+    if (pool.getMembersCount() == 1) {
+      policy.setRateLimitedRetryBackOff(RetryPolicy.RateLimitedRetryBackOff.newBuilder()
+          .addResetHeaders(RetryPolicy.ResetHeader.newBuilder().setName("retry-after")
+              .setFormat(RetryPolicy.ResetHeaderFormat.SECONDS))
+          .setMaxInterval(Durations.fromSeconds(pool.getRetries().getMaxRetryAfterSeconds())));
+    }
+    return policy.build();
   }
 }

@@ -33,7 +33,8 @@ public final class Main {
         --ads-port N      ADS gRPC port (default: controlPlane.adsPort, else 18000)
         --admin-port N    admin HTTP port (default: controlPlane.adminPort, else 18001):
                             GET /healthz /version /status /resources /backends, POST /reload,
-                            POST /backends/NAME/drain|undrain|unweight, POST /backends/NAME/weight?value=N
+                            POST /backends/NAME/drain|undrain|unweight, POST /backends/NAME/weight?value=N,
+                            POST /breaker/trip|recover|weight?pool=P&backend=B (reported by ext-proc-server)
                             (POSTs need "Authorization: Bearer <security.adminToken>")
         --no-watch        do not reload when the config file changes
         --print           print the Envoy resources the config produces, as JSON, and exit

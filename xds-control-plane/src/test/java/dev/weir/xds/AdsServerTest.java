@@ -189,6 +189,55 @@ class AdsServerTest {
     }
   }
 
+  private String page(String path) throws Exception {
+    return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.adminPort() + path)).build(),
+        HttpResponse.BodyHandlers.ofString()).body();
+  }
+
+  @Test
+  void aBreakerTripIsAnUnhealthyEndpointOnEveryEnvoyUntilItEndsThenTheMemberIsHalfOpen() throws Exception {
+    java.util.concurrent.atomic.AtomicLong now = new java.util.concurrent.atomic.AtomicLong(1_000_000);
+    server.ads().trips().clock(now::get);
+    Envoy a = new Envoy("sidecar-a", "team-a-pods");
+    Envoy b = new Envoy("sidecar-b", "team-b-pods");
+    for (Envoy e : new Envoy[] {a, b}) {
+      e.ack(e.ask(CDS));
+    }
+    assertEquals(404, post("/breaker/trip?pool=gpt-4o&backend=nope&seconds=5").statusCode());
+    assertEquals(400, post("/breaker/trip?pool=gpt-4o&backend=aoai-eastus&seconds=0").statusCode());
+    assertEquals(200, post("/breaker/trip?pool=gpt-4o&backend=aoai-eastus&seconds=20&reason=status%20429").statusCode());
+    for (Envoy e : new Envoy[] {a, b}) {
+      DiscoveryResponse r = e.next();
+      e.ack(r);
+      Cluster gpt = r.getResources(0).unpack(Cluster.class);
+      assertEquals(HealthStatus.UNHEALTHY, gpt.getLoadAssignment().getEndpoints(0).getLbEndpoints(0).getHealthStatus());
+    }
+    assertTrue(page("/status").contains("gpt-4o/aoai-eastus: tripped until"), page("/status"));
+    String version = server.version();
+    assertEquals(200, post("/breaker/trip?pool=gpt-4o&backend=aoai-eastus&seconds=30&reason=again").statusCode());
+    assertEquals(version, server.version(), "a longer trip of a tripped member pushes nothing");
+    now.addAndGet(30_000);
+    server.ads().trips().expire(); // or the server's own timer, whichever runs first
+    DiscoveryResponse back = a.next();
+    assertEquals(HealthStatus.UNKNOWN, back.getResources(0).unpack(Cluster.class).getLoadAssignment().getEndpoints(0)
+        .getLbEndpoints(0).getHealthStatus(), "back in the load assignment");
+    assertTrue(page("/status").contains("gpt-4o/aoai-eastus: half-open"), page("/status"));
+    assertTrue(post("/breaker/recover?pool=gpt-4o&backend=aoai-eastus").body().startsWith("recovered"));
+    assertTrue(server.ads().trips().current().isEmpty());
+    assertEquals(200, post("/breaker/weight?pool=gpt-4o&backend=openai&value=32").statusCode());
+    assertEquals(400, post("/breaker/weight?pool=gpt-4o&backend=openai&value=129").statusCode());
+    assertTrue(page("/resources").contains("\"loadBalancingWeight\": 32"));
+  }
+
+  @Test
+  void breakerReportsWithoutTheAdminTokenAreRefused() throws Exception {
+    HttpResponse<String> trip = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.adminPort()
+        + "/breaker/trip?pool=gpt-4o&backend=aoai-eastus&seconds=20")).POST(HttpRequest.BodyPublishers.noBody()).build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertEquals(401, trip.statusCode(), trip.body());
+    assertTrue(server.ads().trips().current().isEmpty());
+  }
+
   @Test
   void drainAndReweightSurviveAReloadAndCanBeUndone() throws Exception {
     assertEquals(200, post("/backends/aoai-eastus/drain").statusCode());

@@ -101,8 +101,8 @@ class EnvoyResourcesTest {
     assertEquals(1, retry.getNumRetries().getValue());
     assertEquals("envoy.retry_host_predicates.previous_hosts", retry.getRetryHostPredicate(0).getName());
     assertEquals("envoy.retry_priorities.previous_priorities", retry.getRetryPriority().getName());
-    assertEquals("retry-after", retry.getRateLimitedRetryBackOff().getResetHeaders(0).getName());
-    assertEquals(RetryPolicy.ResetHeaderFormat.SECONDS, retry.getRateLimitedRetryBackOff().getResetHeaders(0).getFormat());
+    assertFalse(retry.hasRateLimitedRetryBackOff(),
+        "with another member to go to, a retry does not wait for the throttled one's Retry-After");
     assertEquals(600, Durations.toSeconds(route.getRoute().getTimeout()));
     Route last = rc.getVirtualHosts(0).getRoutes(rc.getVirtualHosts(0).getRoutesCount() - 1);
     assertEquals(404, last.getDirectResponse().getStatus());
@@ -165,7 +165,14 @@ class EnvoyResourcesTest {
     assertEquals(60, Durations.toSeconds(retry.getPerTryTimeout()));
     assertEquals(30, Durations.toSeconds(retry.getPerTryIdleTimeout()));
     assertEquals(3, retry.getNumRetries().getValue());
-    assertEquals(7, Durations.toSeconds(retry.getRateLimitedRetryBackOff().getMaxInterval()));
+    assertFalse(retry.hasRateLimitedRetryBackOff());
+    GatewayConfig single = tuned.toBuilder().setPools(0, tuned.getPools(0).toBuilder().removeMembers(1)).build();
+    RetryPolicy alone = EnvoyResources.build(single).routes().get(0).getVirtualHosts(0).getRoutes(0).getRoute()
+        .getRetryPolicy();
+    assertEquals("retry-after", alone.getRateLimitedRetryBackOff().getResetHeaders(0).getName());
+    assertEquals(RetryPolicy.ResetHeaderFormat.SECONDS, alone.getRateLimitedRetryBackOff().getResetHeaders(0).getFormat());
+    assertEquals(7, Durations.toSeconds(alone.getRateLimitedRetryBackOff().getMaxInterval()),
+        "a one-member pool retries the same backend: it waits for its Retry-After, up to maxRetryAfterSeconds");
   }
 
   @Test
@@ -226,7 +233,7 @@ class EnvoyResourcesTest {
     assertEquals(2, retry.getNumRetries().getValue(), "enough retries to reach the last level");
     assertEquals("envoy.retry_priorities.previous_priorities", retry.getRetryPriority().getName());
     assertTrue(retry.getRetriableStatusCodesList().containsAll(List.of(429, 503)));
-    assertEquals(1, Durations.toSeconds(retry.getRateLimitedRetryBackOff().getMaxInterval()));
+    assertFalse(retry.hasRateLimitedRetryBackOff());
     assertEquals(3, r.clusters().get(0).getOutlierDetection().getConsecutiveGatewayFailure().getValue());
   }
 

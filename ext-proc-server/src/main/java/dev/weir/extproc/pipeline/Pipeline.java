@@ -49,6 +49,8 @@ public final class Pipeline {
         new Entry("model-access", RequestSlot.VALIDATE, null, ModelAccessStage::new),
         new Entry("safety", RequestSlot.PROMPT_CHECKS, ResponseSlot.RESPONSE_CHECKS, SafetyStage::new),
         new Entry("cache", RequestSlot.CACHE_LOOKUP, ResponseSlot.CACHE_STORE, CacheStage::new),
+        // Before limits: a request no member can take reserves nothing.
+        new Entry("breaker", RequestSlot.LIMITS, null, dev.weir.extproc.breaker.BreakerStage::new),
         new Entry("limits", RequestSlot.LIMITS, ResponseSlot.SETTLE, LimitStage::new),
         new Entry("route", RequestSlot.ROUTE, ResponseSlot.ROUTE, RouteStage::new),
         new Entry("usage", null, ResponseSlot.USAGE, UsageStage::new),

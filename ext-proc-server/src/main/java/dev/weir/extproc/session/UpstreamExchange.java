@@ -45,11 +45,18 @@ public final class UpstreamExchange implements Exchange {
       .setRequestBodyMode(ProcessingMode.BodySendMode.NONE)
       .setResponseHeaderMode(ProcessingMode.HeaderSendMode.SKIP)
       .build();
+  /**
+   * The same for a pool with a breaker, whose filter sends response headers: a mode override
+   * replaces the whole mode (processor_state.cc), so it must keep asking for them.
+   */
+  private static final ProcessingMode NO_BODY_WATCHED = NO_BODY.toBuilder()
+      .setResponseHeaderMode(ProcessingMode.HeaderSendMode.SEND).build();
 
   private final GatewayRuntime gateway;
   private ProviderAdapter adapter;
   private Attempt attempt;
   private io.opentelemetry.api.trace.Span attemptSpan = io.opentelemetry.api.trace.Span.getInvalid();
+  private String pool;
 
   public UpstreamExchange(GatewayRuntime gateway) {
     this.gateway = gateway;
@@ -60,6 +67,7 @@ public final class UpstreamExchange implements Exchange {
     return switch (message.getRequestCase()) {
       case REQUEST_HEADERS -> onRequestHeaders(message);
       case REQUEST_BODY -> onRequestBody(message.getRequestBody());
+      case RESPONSE_HEADERS -> onResponseHeaders(message);
       default -> Messages.continueUnchanged(message);
     };
   }
@@ -90,6 +98,7 @@ public final class UpstreamExchange implements Exchange {
     if (endpoint == null || endpoint == Endpoint.MODELS) {
       return fail("the router pass let through a path it does not route: " + originalPath);
     }
+    this.pool = pool;
     attempt = new Attempt(endpoint, q < 0 ? null : originalPath.substring(q + 1), backend, member, requestedModel);
     adapter = ProviderAdapters.of(backend.provider());
     if (!adapter.serves(endpoint)) {
@@ -128,7 +137,28 @@ public final class UpstreamExchange implements Exchange {
       mutation.addSetHeaders(Messages.set("content-length", bodyLength));
     }
     attemptSpan.end();
-    return Messages.requestHeaders(CommonResponse.newBuilder().setHeaderMutation(mutation).build(), NO_BODY);
+    return Messages.requestHeaders(CommonResponse.newBuilder().setHeaderMutation(mutation).build(),
+        gateway.breakers().watches(pool) ? NO_BODY_WATCHED : NO_BODY);
+  }
+
+  /**
+   * This attempt's answer, before Envoy decides on a retry: the breaker counts it against the
+   * backend that gave it (the filter runs once per attempt, so this is that attempt's backend).
+   */
+  private ProcessingResponse onResponseHeaders(ProcessingRequest message) {
+    if (attempt != null) {
+      Map<String, String> headers = Messages.headers(message.getResponseHeaders().getHeaders());
+      int status;
+      try {
+        status = Integer.parseInt(headers.getOrDefault(":status", ""));
+      } catch (NumberFormatException e) {
+        status = 0;
+      }
+      if (status > 0) {
+        gateway.breakers().observe(pool, attempt.backend().name(), status, headers);
+      }
+    }
+    return Messages.continueUnchanged(message);
   }
 
   private ProcessingResponse onRequestBody(HttpBody message) {

@@ -118,6 +118,17 @@ public final class GatewayMetrics {
     };
   }
 
+  /**
+   * Breaker events: {@code event} is trip, recovery, probe_failed, all_tripped (the router pass
+   * answered at once) or store_error (fail open); pool and backend come from the config only.
+   */
+  public void breaker(String event, String pool, String backend) {
+    Counter.builder("weir.breaker.events")
+        .description("Throttle-aware circuit breaker: trips, recoveries, failed probes, all-tripped answers, store errors")
+        .tag("event", event).tag("pool", pool).tag("backend", backend.isEmpty() ? "" : vocabulary.backend(backend))
+        .register(registry).increment();
+  }
+
   public void record(ExchangeRecord r) {
     if (r.usage() != null) {
       var u = r.usage();

@@ -12,9 +12,10 @@ class ExplainTest {
     String text = Explain.explain(PolicySetsTest.config(), Pipeline.standard(), "team", "big");
     int auth = text.indexOf("1. authenticate");
     int validate = text.indexOf("2. validate");
-    int limits = text.indexOf("6. limits");
-    int route = text.indexOf("7. route");
-    assertTrue(auth >= 0 && auth < validate && validate < limits && limits < route, text);
+    int breaker = text.indexOf("6. breaker       (limits)");
+    int limits = text.indexOf("7. limits");
+    int route = text.indexOf("8. route");
+    assertTrue(auth >= 0 && auth < validate && validate < breaker && breaker < limits && limits < route, text);
     assertTrue(text.matches("(?s).*org-rpm\\s+global\\s+2 requests/min, counted per client-ip.*"), text);
     assertTrue(text.matches("(?s).*big-tpm\\s+model\\s+100000 tokens/min.*"), text);
     assertTrue(text.matches("(?s).*team-quota\\s+consumer\\s+1000000 tokens per month.*"), text);

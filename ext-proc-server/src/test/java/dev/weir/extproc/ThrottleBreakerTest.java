@@ -1,0 +1,198 @@
+package dev.weir.extproc;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.weir.config.ConfigLoader;
+import dev.weir.config.Wire;
+import dev.weir.config.v1.Backend;
+import dev.weir.config.v1.GatewayConfig;
+import dev.weir.testkit.AdsSnapshot;
+import dev.weir.testkit.ExchangeRequest;
+import dev.weir.testkit.ExchangeResponse;
+import dev.weir.testkit.ScriptedUpstream;
+import dev.weir.testkit.TestEnvoy;
+import dev.weir.xds.ControlPlaneServer;
+import io.envoyproxy.envoy.config.core.v3.HealthStatus;
+import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * docs/failover.md's breaker example, run end to end: ext-proc-server's upstream pass sees the
+ * PTU's 429 and trips it, reports the trip to a real xds-control-plane, which pushes the PTU as
+ * UNHEALTHY over ADS to the test-kit Envoy; the trip ends on the control plane's clock, the PTU's
+ * next answer is the probe. Both services run on one fake clock, so a 20 s trip takes no time.
+ */
+class ThrottleBreakerTest {
+  private static final Path EXAMPLE = Path.of("..", "examples", "throttle-breaker.yaml");
+  private static final Map<String, String> ENV = Map.of("AOAI_EASTUS_PTU_KEY", "ptu-key",
+      "AOAI_EASTUS_PAYGO_KEY", "paygo-key", "WEIR_ADMIN_TOKEN", "admin-secret");
+  private static final ExchangeRequest CHAT = ExchangeRequest.post("/v1/chat/completions",
+      "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+      "authorization", "Bearer sk-weir-app-demo");
+
+  private final AtomicLong now = new AtomicLong(1_800_000_000_000L);
+  private final AtomicReference<ClusterLoadAssignment> pushed = new AtomicReference<>();
+  private ScriptedUpstream ptu;
+  private ScriptedUpstream paygo;
+  private ControlPlaneServer controlPlane;
+  private ExtProcServer server;
+  private TestEnvoy envoy;
+  private AdsSnapshot ads;
+  private Path configFile;
+
+  @BeforeEach
+  void start() throws Exception {
+    ptu = new ScriptedUpstream("ptu");
+    paygo = new ScriptedUpstream("paygo");
+    GatewayConfig.Builder b = new ConfigLoader(ENV::get, true).load(EXAMPLE).toBuilder();
+    Map<String, ScriptedUpstream> byName = Map.of("aoai-eastus-ptu", ptu, "aoai-eastus-paygo", paygo);
+    for (Backend.Builder backend : b.getBackendsBuilderList()) {
+      backend.setUrl(byName.get(backend.getName()).url());
+    }
+    GatewayConfig config = b.build();
+    configFile = Files.createTempFile("weir-breaker", ".yaml");
+    controlPlane = new ControlPlaneServer(configFile, config, ENV::get, "127.0.0.1", 0, 0, false, false);
+    controlPlane.ads().trips().clock(now::get);
+    server = new ExtProcServer(config.toBuilder()
+        .setControlPlaneAdminUrl("http://127.0.0.1:" + controlPlane.adminPort()).build(), ENV::get, "127.0.0.1", 0, 0);
+    server.runtime().stores().trips().clock(now::get);
+    envoy = Gateway.envoy(config, server.grpcPort());
+    // Envoy follows the control plane: every EDS push reaches the emulated cluster.
+    ads = new AdsSnapshot("127.0.0.1", controlPlane.adsPort(), Wire.ROUTE_CONFIG_NAME, (clusters, eds, routes) -> {
+      eds.forEach(envoy::updateEndpoints);
+      eds.forEach(pushed::set);
+    });
+    await(() -> pushed.get() != null, "the first EDS push");
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    ads.close();
+    envoy.close();
+    server.close();
+    controlPlane.close();
+    ptu.close();
+    paygo.close();
+    Files.deleteIfExists(configFile);
+  }
+
+  private static void await(BooleanSupplier condition, String what) throws InterruptedException {
+    for (int i = 0; i < 500 && !condition.getAsBoolean(); i++) {
+      Thread.sleep(10);
+    }
+    assertTrue(condition.getAsBoolean(), "timed out waiting for " + what);
+  }
+
+  private HealthStatus ptuHealthPushed() {
+    return pushed.get().getEndpoints(0).getLbEndpoints(0).getHealthStatus();
+  }
+
+  private String status() throws Exception {
+    return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+        + controlPlane.adminPort() + "/status")).build(), HttpResponse.BodyHandlers.ofString()).body();
+  }
+
+  /** The PTU answers 429 with Retry-After 20; the trip reaches Envoy. */
+  private void tripThePtu() throws Exception {
+    ptu.enqueue(ScriptedUpstream.tooManyRequests(20));
+    ExchangeResponse first = envoy.send(CHAT);
+    assertEquals(200, first.status(), first.trace().toString());
+    assertEquals("aoai-eastus-paygo", first.header("x-weir-backend"));
+    await(() -> ptuHealthPushed() == HealthStatus.UNHEALTHY, "the PTU pushed as UNHEALTHY");
+  }
+
+  @Test
+  void failoverPageShowsTheBreakerExampleVerbatim() throws Exception {
+    assertTrue(Files.readString(Path.of("..", "docs", "failover.md"))
+        .contains("```yaml\n" + Files.readString(EXAMPLE) + "```"));
+  }
+
+  @Test
+  void afterThePtuAnswers429WithRetryAfter20TheNext100RequestsGoStraightToPayAsYouGo() throws Exception {
+    tripThePtu();
+    assertEquals(1, ptu.received().size());
+    for (int i = 0; i < 100; i++) {
+      ExchangeResponse r = envoy.send(CHAT);
+      assertEquals(200, r.status(), r.trace().toString());
+      assertEquals("aoai-eastus-paygo", r.header("x-weir-backend"));
+      assertTrue(r.trace().stream().noneMatch(t -> t.startsWith("envoy: retry")), "no throttled attempt first: " + r.trace());
+    }
+    assertEquals(1, ptu.received().size(), "no request reached the tripped PTU");
+    assertEquals(101, paygo.received().size());
+    String status = status();
+    assertTrue(status.contains("gpt-4o/aoai-eastus-ptu: tripped until") && status.contains("(20 s left)")
+        && status.contains("reason: status 429, backend said 20 s"), status);
+    assertTrue(Gateway.metricsOf(server.adminPort()).matches(
+        "(?s).*weir_breaker_events_total\\{backend=\"aoai-eastus-ptu\",event=\"trip\",pool=\"gpt-4o\"} 1\\.0.*"));
+  }
+
+  @Test
+  void whenTheTripEndsOneProbeGoesToThePtuThenFullTrafficReturns() throws Exception {
+    tripThePtu();
+    now.addAndGet(19_000);
+    controlPlane.ads().trips().expire();
+    assertEquals(HealthStatus.UNHEALTHY, ptuHealthPushed(), "19 s into a 20 s trip, still out");
+    now.addAndGet(1_000);
+    controlPlane.ads().trips().expire(); // or the control plane's own timer, whichever runs first
+    await(() -> ptuHealthPushed() != HealthStatus.UNHEALTHY, "the PTU back in the load assignment");
+    assertTrue(status().contains("gpt-4o/aoai-eastus-ptu: half-open"), status());
+    ExchangeResponse probe = envoy.send(CHAT);
+    assertEquals("aoai-eastus-ptu", probe.header("x-weir-backend"), probe.trace().toString());
+    await(() -> controlPlane.ads().trips().current().isEmpty(), "the recovery reported");
+    assertTrue(Gateway.metricsOf(server.adminPort()).contains("event=\"recovery\""));
+    for (int i = 0; i < 20; i++) {
+      assertEquals("aoai-eastus-ptu", envoy.send(CHAT).header("x-weir-backend"));
+    }
+    assertEquals(22, ptu.received().size());
+    assertEquals(1, paygo.received().size(), "only the request that tripped the PTU went to pay-as-you-go");
+  }
+
+  @Test
+  void aProbeThatIsThrottledAgainTripsThePtuAtOnce() throws Exception {
+    tripThePtu();
+    now.addAndGet(20_000);
+    controlPlane.ads().trips().expire();
+    await(() -> ptuHealthPushed() != HealthStatus.UNHEALTHY, "the PTU back in the load assignment");
+    ptu.enqueue(ScriptedUpstream.tooManyRequests(7));
+    assertEquals("aoai-eastus-paygo", envoy.send(CHAT).header("x-weir-backend"));
+    await(() -> ptuHealthPushed() == HealthStatus.UNHEALTHY, "the PTU out again");
+    assertTrue(status().contains("(7 s left)") && status().contains("probe failed"), status());
+    for (int i = 0; i < 10; i++) {
+      assertEquals("aoai-eastus-paygo", envoy.send(CHAT).header("x-weir-backend"));
+    }
+    assertEquals(2, ptu.received().size());
+  }
+
+  @Test
+  void whenBothAreThrottledTheGatewayAnswers429AtOnceWithTheSoonestRetryAfter() throws Exception {
+    ptu.enqueue(ScriptedUpstream.tooManyRequests(20));
+    paygo.enqueue(ScriptedUpstream.tooManyRequests(5));
+    ExchangeResponse last = envoy.send(CHAT);
+    assertEquals(429, last.status(), "both throttled: the client gets the last backend's answer");
+    ExchangeResponse r = envoy.send(CHAT);
+    assertEquals(429, r.status(), r.trace().toString());
+    assertEquals("5", r.header("retry-after"), "pay-as-you-go comes back first, in 5 s");
+    assertTrue(new String(r.body()).contains("\"code\":\"backends_throttled\""), new String(r.body()));
+    assertTrue(r.trace().stream().noneMatch(t -> t.startsWith("envoy: attempt")), "sent nowhere: " + r.trace());
+    now.addAndGet(3_000);
+    assertEquals("2", envoy.send(CHAT).header("retry-after"));
+    assertEquals(1, ptu.received().size());
+    assertEquals(1, paygo.received().size());
+    now.addAndGet(2_000);
+    ExchangeResponse after = envoy.send(CHAT);
+    assertEquals(200, after.status(), "pay-as-you-go's trip is over: the router pass lets the request through");
+  }
+}
