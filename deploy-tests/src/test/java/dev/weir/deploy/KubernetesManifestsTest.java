@@ -134,7 +134,8 @@ class KubernetesManifestsTest {
       List<String> problems = problems(Rendered.of("edge", broken));
       assertTrue(problems.stream().anyMatch(p -> p.contains(b.getKey())), b.getKey() + " not reported; got " + problems);
     }
-    String missingMap = edge.replace("  name: weir-gateway-config\n", "  name: weir-gateway-conf\n");
+    String missingMap = edge.replace("metadata:\n  name: weir-gateway-config\n", "metadata:\n  name: weir-gateway-conf\n");
+    assertFalse(missingMap.equals(edge));
     List<String> problems = new Consistency(Rendered.of("edge", missingMap), operatorSecrets()).check();
     assertTrue(problems.stream().anyMatch(p -> p.contains("missing ConfigMap weir-gateway-config")), problems.toString());
   }
