@@ -106,4 +106,46 @@ class DockerfilesTest {
       }
     }
   }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"ext-proc-server", "xds-control-plane"})
+  void jibProfileBuildsTheSameImageAsTheDockerfile(String service) throws Exception {
+    Dockerfile file = Dockerfile.read(DOCKER.resolve(service + ".Dockerfile"));
+    org.w3c.dom.Document parent = pom(Path.of("..", "pom.xml"));
+    org.w3c.dom.Document module = pom(Path.of("..", service, "pom.xml"));
+    assertEquals("false", text(module, "/project/properties/jib.skip"), service + " opts in to the jib profile");
+    assertEquals(file.last("EXPOSE").args().replace(' ', ','), text(module, "/project/properties/weir.image.ports"));
+    String jvm = file.all("ENV").stream().map(Dockerfile.Instruction::args).filter(a -> a.startsWith("JDK_JAVA_OPTIONS="))
+        .findFirst().orElseThrow().replaceAll("^JDK_JAVA_OPTIONS=\"|\"$", "");
+    String heap = text(module, "/project/properties/weir.image.heapPercent");
+    String jib = "/project/profiles/profile[id='jib']/build/plugins/plugin[artifactId='jib-maven-plugin']/configuration";
+    List<String> jibFlags = texts(parent, jib + "/container/jvmFlags/jvmFlag").stream()
+        .map(f -> f.replace("${weir.image.heapPercent}", heap)).toList();
+    assertEquals(Set.of(jvm.split(" ")), Set.copyOf(jibFlags.subList(1, jibFlags.size())), "the same JVM flags");
+    assertEquals("--enable-native-access=ALL-UNNAMED", jibFlags.get(0));
+    assertEquals(file.last("USER").args(), text(parent, jib + "/container/user"));
+    assertEquals(execForm(file.last("CMD")), texts(parent, jib + "/container/args/arg"));
+    assertEquals("weir-probe", text(parent, jib + "/extraDirectories/paths/path/includes"));
+    assertEquals("/opt/weir/bin", text(parent, jib + "/extraDirectories/paths/path/into"));
+  }
+
+  private static org.w3c.dom.Document pom(Path file) throws Exception {
+    return javax.xml.parsers.DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(file.toFile());
+  }
+
+  private static List<String> texts(org.w3c.dom.Document doc, String xpath) throws Exception {
+    var nodes = (org.w3c.dom.NodeList) javax.xml.xpath.XPathFactory.newInstance().newXPath()
+        .evaluate(xpath, doc, javax.xml.xpath.XPathConstants.NODESET);
+    List<String> out = new java.util.ArrayList<>();
+    for (int i = 0; i < nodes.getLength(); i++) {
+      out.add(nodes.item(i).getTextContent().strip());
+    }
+    return out;
+  }
+
+  private static String text(org.w3c.dom.Document doc, String xpath) throws Exception {
+    List<String> all = texts(doc, xpath);
+    assertEquals(1, all.size(), xpath);
+    return all.get(0);
+  }
 }
