@@ -149,7 +149,9 @@ public final class ExtProcServer implements AutoCloseable {
     this.admin = new dev.weir.extproc.console.ConsoleApi(() -> runtime, env, () -> adminToken() != null, sampler)
         .register(adminHttp)
         .start();
-    this.watcher = configFile != null && watch ? new dev.weir.config.ConfigWatcher(configFile, () -> reload("file change")) : null;
+    // Credential files too: a rotated Kubernetes Secret changes them without touching the config.
+    this.watcher = configFile != null && watch
+        ? new dev.weir.config.ConfigWatcher(configFile, this::credentialFiles, () -> reload("file change")) : null;
   }
 
   /**
@@ -268,6 +270,16 @@ public final class ExtProcServer implements AutoCloseable {
       }
       return runtime.routing();
     }
+  }
+
+  /** The backend credential files the config in force names (read at load, so a change needs a reload). */
+  private java.util.List<Path> credentialFiles() {
+    GatewayRuntime current = runtime;
+    if (current == null) {
+      return java.util.List.of();
+    }
+    return current.config().getBackendsList().stream().filter(b -> b.getCredential().hasFile())
+        .map(b -> Path.of(b.getCredential().getFile())).distinct().toList();
   }
 
   /** The admin token of the config in force; null when none is set or it cannot be read. */

@@ -47,6 +47,7 @@ public final class EnvoyYaml {
       .add(HttpProtocolOptions.getDescriptor())
       .add(HeaderMutation.getDescriptor())
       .add(UpstreamTlsContext.getDescriptor())
+      .add(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret.getDescriptor())
       .add(PreviousHostsPredicate.getDescriptor())
       .add(PreviousPrioritiesConfig.getDescriptor())
       .add(FileAccessLog.getDescriptor())

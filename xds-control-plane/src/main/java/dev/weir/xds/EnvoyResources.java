@@ -21,8 +21,6 @@ import io.envoyproxy.envoy.config.core.v3.HealthStatus;
 import io.envoyproxy.envoy.config.core.v3.RoutingPriority;
 import io.envoyproxy.envoy.config.cluster.v3.OutlierDetection;
 import io.envoyproxy.envoy.config.core.v3.Address;
-import io.envoyproxy.envoy.config.core.v3.GrpcService;
-import io.envoyproxy.envoy.config.core.v3.HeaderValue;
 import io.envoyproxy.envoy.config.core.v3.Http1ProtocolOptions;
 import io.envoyproxy.envoy.config.core.v3.Metadata;
 import io.envoyproxy.envoy.config.core.v3.SocketAddress;
@@ -131,10 +129,7 @@ public final class EnvoyResources {
    */
   public static ExternalProcessor upstreamExtProc(boolean responseHeaders) {
     return ExternalProcessor.newBuilder()
-        .setGrpcService(GrpcService.newBuilder()
-            .setEnvoyGrpc(GrpcService.EnvoyGrpc.newBuilder().setClusterName(Wire.EXT_PROC_CLUSTER))
-            .setTimeout(Durations.fromSeconds(10))
-            .addInitialMetadata(HeaderValue.newBuilder().setKey(Wire.PASS_METADATA).setValue(Wire.UPSTREAM_PASS)))
+        .setGrpcService(Listeners.extProcService(Wire.UPSTREAM_PASS))
         .setProcessingMode(ProcessingMode.newBuilder()
             .setRequestHeaderMode(ProcessingMode.HeaderSendMode.SEND)
             // The server skips the body (mode_override) unless this attempt must rewrite the model.

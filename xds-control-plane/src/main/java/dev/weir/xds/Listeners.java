@@ -46,13 +46,37 @@ public final class Listeners {
 
   private Listeners() {}
 
+  /**
+   * The gRPC service both ext_proc filters call. A stream that cannot start on one ext-proc-server
+   * replica (connection refused, stream refused, or UNAVAILABLE before any answer: what a replica
+   * draining on SIGTERM does to new streams) is retried on another host, so a rolling update costs
+   * no 500s. Envoy's async gRPC client applies GrpcService.retry_policy to streams that set none of
+   * their own (envoy/config/core/v3/grpc_service.proto), with its router's rule that only an
+   * attempt whose response has not started is retried: an exchange in flight is never replayed.
+   */
+  public static GrpcService extProcService(String pass) {
+    return GrpcService.newBuilder()
+        .setEnvoyGrpc(GrpcService.EnvoyGrpc.newBuilder().setClusterName(Wire.EXT_PROC_CLUSTER))
+        .setTimeout(Durations.fromSeconds(10))
+        .addInitialMetadata(HeaderValue.newBuilder().setKey(Wire.PASS_METADATA).setValue(pass))
+        .setRetryPolicy(io.envoyproxy.envoy.config.core.v3.RetryPolicy.newBuilder()
+            .setRetryOn(EXT_PROC_RETRY_ON)
+            .setNumRetries(UInt32Value.of(2))
+            .addRetryHostPredicate(io.envoyproxy.envoy.config.core.v3.RetryPolicy.RetryHostPredicate.newBuilder()
+                .setName("envoy.retry_host_predicates.previous_hosts")
+                .setTypedConfig(Any.pack(
+                    io.envoyproxy.envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate.getDefaultInstance())))
+            .setHostSelectionRetryMaxAttempts(3))
+        .build();
+  }
+
+  /** The failures of a stream's start that another ext-proc-server replica can absorb. */
+  public static final String EXT_PROC_RETRY_ON = "connect-failure,refused-stream,unavailable";
+
   /** The router-level ext_proc filter: authenticate, validate, route, stream SSE, read usage. */
   public static ExternalProcessor routerExtProc() {
     return ExternalProcessor.newBuilder()
-        .setGrpcService(GrpcService.newBuilder()
-            .setEnvoyGrpc(GrpcService.EnvoyGrpc.newBuilder().setClusterName(Wire.EXT_PROC_CLUSTER))
-            .setTimeout(Durations.fromSeconds(10))
-            .addInitialMetadata(HeaderValue.newBuilder().setKey(Wire.PASS_METADATA).setValue(Wire.ROUTER_PASS)))
+        .setGrpcService(extProcService(Wire.ROUTER_PASS))
         .setFailureModeAllow(false)
         .setMessageTimeout(Durations.fromSeconds(10))
         .setAllowModeOverride(true)
