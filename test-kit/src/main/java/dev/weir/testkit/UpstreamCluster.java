@@ -232,11 +232,11 @@ final class UpstreamCluster {
   }
 
   /**
-   * Ring hash (thread_aware_lb_impl.cc LoadBalancerImpl::chooseHost): the request's hash (a random
+   * Ring hash and Maglev (thread_aware_lb_impl.cc LoadBalancerImpl::chooseHost): the request's hash (a random
    * one without a hash policy result) chooses the level from the balancer's own load, so the retry
    * priority plugin has no say, and every selection attempt walks the same level's ring, built over
    * its healthy hosts, or all of them in panic (normalizeWeights; degraded hosts are not on it).
-   * Maglev is served by the same ring (see docs/testing.md).
+   * Maglev works the same way over a {@link MaglevTable}.
    */
   private UpstreamHost chooseByHash(Context ctx, List<List<UpstreamHost>> levels, PriorityLoad load) {
     long h = ctx.hashKey() != null ? ctx.hashKey() : ThreadLocalRandom.current().nextLong();
@@ -247,11 +247,12 @@ final class UpstreamCluster {
     }
     List<UpstreamHost> onRing = panic ? levels.get(priority)
         : levels.get(priority).stream().filter(x -> health(x) == Health.HEALTHY).toList();
-    HashRing ring = rings.compute(priority + "/" + panic, (k, old) -> old != null && old.hosts().equals(onRing)
-        ? old : new RingOf(onRing, HashRing.of(onRing, cluster))).ring();
+    RingOf ring = rings.compute(priority + "/" + panic, (k, old) -> old != null && old.hosts().equals(onRing) ? old
+        : cluster.getLbPolicy() == Cluster.LbPolicy.MAGLEV ? new RingOf(onRing, null, MaglevTable.of(onRing, cluster))
+        : new RingOf(onRing, HashRing.of(onRing, cluster), null));
     UpstreamHost host = null;
     for (int attempt = 0; attempt < Math.max(1, ctx.selectionPicks()); attempt++) {
-      host = ring.choose(h, attempt);
+      host = ring.ring() != null ? ring.ring().choose(h, attempt) : ring.maglev().choose(h, attempt);
       if (host == null || !ctx.excludedHosts().contains(host.key())) {
         return host;
       }
@@ -259,7 +260,7 @@ final class UpstreamCluster {
     return host;
   }
 
-  private record RingOf(List<UpstreamHost> hosts, HashRing ring) {}
+  private record RingOf(List<UpstreamHost> hosts, HashRing ring, MaglevTable maglev) {}
 
   /** HostsSource::SourceType: which of a level's host lists a scheduler serves. */
   private enum Source { ALL, HEALTHY, DEGRADED }

@@ -367,4 +367,27 @@ class LoadBalancingTest {
   private static io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint weighted(UpstreamHost h, int weight) {
     return endpoint(h).toBuilder().setLoadBalancingWeight(com.google.protobuf.UInt32Value.of(weight)).build();
   }
+  /** Expected owners from a line-by-line Python port of MaglevTable over libxxhash, as for the ring. */
+  @Test
+  void maglevPutsSessionsWhereEnvoysTablePutsThem() {
+    List<UpstreamHost> three = List.of(host("10.0.0.1", 1), host("10.0.0.2", 1), host("10.0.0.3", 1));
+    MaglevTable table = MaglevTable.of(three, (int) MaglevTable.DEFAULT_TABLE_SIZE, false);
+    String[] expected = {"10.0.0.2", "10.0.0.3", "10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.3", "10.0.0.2"};
+    for (int k = 1; k <= 8; k++) {
+      assertEquals(expected[k - 1] + ":8000", table.choose(XxHash64.hash("session-" + k), 0).key(), "session-" + k);
+    }
+    String[] attempts = {"10.0.0.2", "10.0.0.3", "10.0.0.2", "10.0.0.1"};
+    for (int a = 0; a < 4; a++) {
+      assertEquals(attempts[a] + ":8000", table.choose(XxHash64.hash("session-1"), a).key(), "attempt " + a);
+    }
+    MaglevTable weighted = MaglevTable.of(List.of(host("10.0.0.1", 1), host("10.0.0.2", 2), host("10.0.0.3", 5)),
+        (int) MaglevTable.DEFAULT_TABLE_SIZE, false);
+    String[] byWeight = {"10.0.0.2", "10.0.0.3", "10.0.0.2", "10.0.0.1", "10.0.0.3", "10.0.0.1", "10.0.0.3", "10.0.0.2"};
+    for (int k = 1; k <= 8; k++) {
+      assertEquals(byWeight[k - 1] + ":8000", weighted.choose(XxHash64.hash("session-" + k), 0).key(), "session-" + k);
+    }
+    org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> MaglevTable.of(three,
+        Cluster.newBuilder().setMaglevLbConfig(Cluster.MaglevLbConfig.newBuilder()
+            .setTableSize(com.google.protobuf.UInt64Value.of(65536))).build()), "the table size must be prime");
+  }
 }
