@@ -135,8 +135,8 @@ final class Router {
             "upstream_reset_before_response_started{overflow}", trace, host, "x-envoy-overloaded", "true");
       }
       stats.upstreamRequests.incrementAndGet();
-      UpstreamConnection.Timers timers = new UpstreamConnection.Timers(
-          perTryNanos > 0 ? attemptStart + perTryNanos : Long.MAX_VALUE, routeDeadline, idleNanos);
+      UpstreamConnection.Timers timers = new UpstreamConnection.Timers(attemptStart, perTryNanos, routeDeadline,
+          idleNanos);
       Answer failed;
       RetryState.Reset reset;
       try {

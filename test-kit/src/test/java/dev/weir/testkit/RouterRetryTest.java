@@ -212,10 +212,16 @@ class RouterRetryTest {
             .setConnectTimeout(Durations.fromMillis(300))
             .setLoadAssignment(io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment.newBuilder()
                 .setClusterName("c").addEndpoints(io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints
-                    .newBuilder().addLbEndpoints(Clusters.endpoint(full.getLocalPort()))
+                    .newBuilder().addLbEndpoints(Clusters.endpoint(full.getLocalPort())))
+                .addEndpoints(io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints.newBuilder().setPriority(1)
                     .addLbEndpoints(Clusters.endpoint(a.port()))));
+        // The unreachable host is the only one at priority 0, so the first attempt goes there and
+        // previous_priorities sends the retry to priority 1.
         try (TestEnvoy envoy = Clusters.envoy(cluster, RouteAction.newBuilder().setRetryPolicy(retry("connect-failure")
-            .setNumRetries(UInt32Value.of(2))))) {
+            .setNumRetries(UInt32Value.of(2)).setRetryPriority(RetryPolicy.RetryPriority.newBuilder()
+                .setName("envoy.retry_priorities.previous_priorities").setTypedConfig(Any.pack(
+                    io.envoyproxy.envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig
+                        .newBuilder().setUpdateFrequency(1).build())))))) {
           ExchangeResponse r = envoy.send(CHAT);
           assertEquals(200, r.status(), r.trace().toString());
           assertTrue(r.trace().stream().anyMatch(t -> t.contains("connect_timeout 300 ms")), r.trace().toString());
