@@ -390,4 +390,17 @@ class LoadBalancingTest {
         Cluster.newBuilder().setMaglevLbConfig(Cluster.MaglevLbConfig.newBuilder()
             .setTableSize(com.google.protobuf.UInt64Value.of(65536))).build()), "the table size must be prime");
   }
+  @Test
+  void withPanicDisabledAPoolWithNoHealthyHostGetsNoHost() {
+    var cla = io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment.newBuilder().setClusterName("c")
+        .addEndpoints(io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints.newBuilder().addLbEndpoints(endpoint(host(1)))
+            .addLbEndpoints(endpoint(host(2)))).build();
+    Cluster noPanic = Cluster.newBuilder().setName("c").setCommonLbConfig(Cluster.CommonLbConfig.newBuilder()
+        .setHealthyPanicThreshold(io.envoyproxy.envoy.type.v3.Percent.newBuilder().setValue(0))).build();
+    UpstreamCluster c = new UpstreamCluster(noPanic, cla, Set.of(host(1).key(), host(2).key()), new EnvoyStats());
+    assertEquals(null, c.choose(new UpstreamCluster.Context(null, Set.of(), null, 6)), "no healthy host, no panic: no pick");
+    UpstreamCluster panics = new UpstreamCluster(noPanic.toBuilder().clearCommonLbConfig().build(), cla,
+        Set.of(host(1).key(), host(2).key()), new EnvoyStats());
+    assertTrue(panics.choose(new UpstreamCluster.Context(null, Set.of(), null, 1)) != null, "default 50 %: panic routes");
+  }
 }
