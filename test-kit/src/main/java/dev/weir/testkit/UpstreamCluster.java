@@ -361,10 +361,23 @@ final class UpstreamCluster {
     active.get(host.key()).decrementAndGet();
   }
 
-  /** The max_retries breaker (default 3): RetryStateImpl::shouldRetry returns NoOverflow past it. */
+  /**
+   * The retries resource RetryStateImpl::shouldRetry asks with canCreate(), NoOverflow past it:
+   * max_retries (default 3), or with a retry_budget (resource_manager_impl.h RetryBudgetImpl::max)
+   * max(budget_percent (default 20 %) of active plus pending requests, min_retry_concurrency
+   * (default 3)), max_retries then being ignored.
+   */
   boolean tryStartRetry() {
     CircuitBreakers.Thresholds t = thresholds();
-    int max = t.hasMaxRetries() ? t.getMaxRetries().getValue() : 3;
+    long max;
+    if (t.hasRetryBudget()) {
+      var budget = t.getRetryBudget();
+      double percent = budget.hasBudgetPercent() ? budget.getBudgetPercent().getValue() : 20.0;
+      long min = budget.hasMinRetryConcurrency() ? budget.getMinRetryConcurrency().getValue() : 3;
+      max = Math.max((long) (percent / 100.0 * activeRequests.get()), min);
+    } else {
+      max = t.hasMaxRetries() ? t.getMaxRetries().getValue() : 3;
+    }
     synchronized (activeRetries) {
       if (activeRetries.get() >= max) {
         stats.retryOverflows.incrementAndGet();

@@ -224,4 +224,22 @@ class CircuitBreakerAndOutlierTest {
       assertTrue(envoy.stats().ejectionsOverflow.get() > 0);
     }
   }
+  @Test
+  void aRetryBudgetReplacesMaxRetriesWithAShareOfActiveRequestsButNeverBelowItsMinimum() {
+    var budget = CircuitBreakers.Thresholds.RetryBudget.newBuilder()
+        .setBudgetPercent(io.envoyproxy.envoy.type.v3.Percent.newBuilder().setValue(50))
+        .setMinRetryConcurrency(UInt32Value.of(1));
+    UpstreamCluster c = new UpstreamCluster(Clusters.cluster(List.of(List.of(a, b))).setCircuitBreakers(
+        breakers(CircuitBreakers.Thresholds.newBuilder().setMaxRetries(UInt32Value.of(0)).setRetryBudget(budget))).build(),
+        null, java.util.Set.of(), new EnvoyStats());
+    UpstreamHost h = new UpstreamHost("127.0.0.1", a.port(), 0, 1, io.envoyproxy.envoy.config.core.v3.Metadata.getDefaultInstance(),
+        "", false, io.envoyproxy.envoy.config.core.v3.HealthStatus.HEALTHY);
+    assertTrue(c.tryStartRetry(), "max_retries 0 is ignored: the minimum of 1 applies");
+    assertFalse(c.tryStartRetry());
+    for (int i = 0; i < 4; i++) {
+      c.tryStartRequest(h);
+    }
+    assertTrue(c.tryStartRetry(), "50 % of 4 active requests: 2 retries");
+    assertFalse(c.tryStartRetry());
+  }
 }
