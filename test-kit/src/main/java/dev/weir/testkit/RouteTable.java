@@ -86,19 +86,24 @@ final class RouteTable {
       return false;
     }
     for (HeaderMatcher hm : m.getHeadersList()) {
-      String v = headers.get(hm.getName());
-      boolean ok = switch (hm.getHeaderMatchSpecifierCase()) {
-        case STRING_MATCH -> v != null && stringMatches(hm.getStringMatch(), v);
-        case EXACT_MATCH -> v != null && v.equals(hm.getExactMatch());
-        case PRESENT_MATCH -> (v != null) == hm.getPresentMatch();
-        case PREFIX_MATCH -> v != null && v.startsWith(hm.getPrefixMatch());
-        default -> v != null;
-      };
-      if (ok == hm.getInvertMatch()) {
+      if (!headerMatches(hm, headers)) {
         return false;
       }
     }
     return true;
+  }
+
+  /** One HeaderMatcher against a header map (source/common/http/header_utility.cc HeaderData::matchesHeaders). */
+  static boolean headerMatches(HeaderMatcher hm, HeaderList headers) {
+    String v = headers.get(hm.getName());
+    boolean ok = switch (hm.getHeaderMatchSpecifierCase()) {
+      case STRING_MATCH -> v != null && stringMatches(hm.getStringMatch(), v);
+      case EXACT_MATCH -> v != null && v.equals(hm.getExactMatch());
+      case PRESENT_MATCH -> (v != null) == hm.getPresentMatch();
+      case PREFIX_MATCH -> v != null && v.startsWith(hm.getPrefixMatch());
+      default -> v != null;
+    };
+    return ok != hm.getInvertMatch();
   }
 
   private static boolean stringMatches(StringMatcher sm, String v) {

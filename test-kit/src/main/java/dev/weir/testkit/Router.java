@@ -81,7 +81,7 @@ final class Router {
     if (cluster == null) {
       return local(503, "", "cluster_not_found", trace, null);
     }
-    RetryState retry = RetryState.create(action.hasRetryPolicy() ? action.getRetryPolicy() : null);
+    RetryState retry = RetryState.create(action.hasRetryPolicy() ? action.getRetryPolicy() : null, headers);
     var policy = action.getRetryPolicy();
     // route_components.proto RouteAction.timeout: "defaults to 15s"; 0 disables it.
     long routeTimeoutMillis = action.hasTimeout() ? Durations.toMillis(action.getTimeout()) : 15_000;
@@ -93,11 +93,10 @@ final class Router {
     if (expected > 0) {
       headers.set("x-envoy-expected-rq-timeout-ms", Long.toString(expected));
     }
-    String hashKey = action.getHashPolicyList().stream().filter(hp -> hp.hasHeader())
-        .map(hp -> headers.get(hp.getHeader().getHeaderName())).filter(v -> v != null).findFirst().orElse(null);
+    Long hashKey = hashKey(action, headers);
     ExternalProcessor upstreamFilter = upstreamFilter(cluster.config());
     Set<String> triedHosts = new HashSet<>();
-    Set<Integer> triedPriorities = new HashSet<>();
+    PreviousPriorities retryPriority = retry == null ? null : retry.retryPriority();
     boolean[] retrySlot = {false};
     Runnable releaseRetry = () -> {
       if (retrySlot[0]) {
@@ -106,18 +105,24 @@ final class Router {
       }
     };
     for (int attempt = 1; ; attempt++) {
-      boolean previousHosts = retry != null && retry.previousHosts();
-      boolean previousPriorities = retry != null && retry.previousPriorities();
-      int picks = retry == null ? 1 : retry.hostSelectionRetryMaxAttempts() + 1;
+      // router.h Filter: the predicates and the retry priority act only on retries
+      // (shouldSelectAnotherHost, determinePriorityLoad: "if (!is_retry_)"), and
+      // hostSelectionRetryCount() is 1 on a first attempt, the policy's attempts on a retry.
+      boolean isRetry = attempt > 1;
+      boolean previousHosts = isRetry && retry.previousHosts();
+      int picks = (isRetry ? retry.hostSelectionMaxAttempts() : 1) + 1;
       UpstreamHost host = cluster.choose(new UpstreamCluster.Context(hashKey, previousHosts ? triedHosts : Set.of(),
-          previousPriorities ? triedPriorities : Set.of(), picks));
+          isRetry ? retryPriority : null, picks));
       if (host == null) {
         releaseRetry.run();
         return local(503, "no healthy upstream", "no_healthy_upstream", trace, null);
       }
       attempts[0] = attempt;
+      // RetryStateImpl::onHostAttempted tells the host predicates and the retry priority.
       triedHosts.add(host.key());
-      triedPriorities.add(host.priority());
+      if (retryPriority != null) {
+        retryPriority.onHostAttempted(host.priority());
+      }
       trace.add("envoy: attempt " + attempt + " -> " + host.key() + " (priority " + host.priority() + ")");
       long attemptStart = System.nanoTime();
       byte[] attemptBody = body;
@@ -150,8 +155,8 @@ final class Router {
               "upstream_reset_before_response_started{overflow}", trace, host, "x-envoy-overloaded", "true");
         }
         stats.upstreamRequests.incrementAndGet();
-        UpstreamConnection.Timers timers = new UpstreamConnection.Timers(
-            perTryNanos > 0 ? attemptStart + perTryNanos : Long.MAX_VALUE, routeDeadline, idleNanos);
+        UpstreamConnection.Timers timers = new UpstreamConnection.Timers(attemptStart, perTryNanos, routeDeadline,
+            idleNanos);
         Answer failed;
         RetryState.Reset reset;
         try {
@@ -217,7 +222,8 @@ final class Router {
           cluster.report(host, 503);
         }
         releaseRetry.run();
-        String reason = retry == null ? null : retry.wouldRetryFromReset(reset);
+        // A connection that never opened carried no byte of the request (reset-before-request).
+        String reason = retry == null ? null : retry.wouldRetryFromReset(reset, reset != RetryState.Reset.CONNECTION_FAILURE);
         if (reason == null) {
           return failed;
         }
@@ -305,6 +311,29 @@ final class Router {
           trace, null);
     }
     return null;
+  }
+
+  /**
+   * The route's hash key, as source/common/http/hash_policy.cc HashPolicyImpl::generateHash makes
+   * it: each policy's hash (a header: XXH64 of its first value) is folded in with
+   * {@code rotl(hash, 1) ^ new}, and a terminal policy that produced a hash stops the walk. Only
+   * header policies are evaluated; the others produce no hash here.
+   */
+  static Long hashKey(RouteAction action, HeaderList headers) {
+    Long hash = null;
+    for (RouteAction.HashPolicy policy : action.getHashPolicyList()) {
+      if (policy.hasHeader()) {
+        String value = headers.get(policy.getHeader().getHeaderName());
+        if (value != null) {
+          long next = XxHash64.hash(value);
+          hash = hash == null ? next : Long.rotateLeft(hash, 1) ^ next;
+        }
+      }
+      if (policy.getTerminal() && hash != null) {
+        break;
+      }
+    }
+    return hash;
   }
 
   static ExternalProcessor upstreamFilter(Cluster cluster) {

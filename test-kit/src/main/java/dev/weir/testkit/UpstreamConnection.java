@@ -55,27 +55,45 @@ final class UpstreamConnection {
   }
 
   /**
-   * The attempt's deadlines as {@link System#nanoTime()} values. The per-try timer stops once
-   * response headers are forwarded (upstream_request.cc onPerTryTimeout: "ignored upstream per try
-   * timeout due to already started downstream response"); the idle timer restarts on every read and
-   * keeps running while the body streams; the route timer covers the whole response (router.cc
-   * onResponseTimeout, disarmed only when the upstream response completes).
+   * The attempt's deadlines as {@link System#nanoTime()} values. The per-try and per-try-idle
+   * timers are armed when the connection is ready (upstream_request.cc onPoolReady calls
+   * setupPerTryTimeout). Envoy asks the pool for a connection before the upstream filters run
+   * (acceptHeadersFromRouter: "Kick off creation of the upstream connection immediately"), while the
+   * test-kit runs the upstream ext_proc first and connects afterwards, so the timers start at the
+   * attempt's start plus the time the connection took, where Envoy would have had it ready. The
+   * per-try timer stops once response headers are forwarded (onPerTryTimeout: "ignored upstream per
+   * try timeout due to already started downstream response"); the idle timer restarts on every read
+   * and write and keeps running while the body streams; the route timer covers the whole response
+   * (router.cc onResponseTimeout, disarmed only when the upstream response completes).
    */
   static final class Timers {
-    private long perTryDeadline;
+    private final long attemptStart;
+    private final long perTryNanos;
+    private long perTryDeadline = Long.MAX_VALUE;
     private final long routeDeadline;
     private final long idleNanos;
     private long idleDeadline = Long.MAX_VALUE;
+    private boolean armed;
 
-    Timers(long perTryDeadline, long routeDeadline, long idleNanos) {
-      this.perTryDeadline = perTryDeadline;
+    Timers(long attemptStart, long perTryNanos, long routeDeadline, long idleNanos) {
+      this.attemptStart = attemptStart;
+      this.perTryNanos = perTryNanos;
       this.routeDeadline = routeDeadline;
       this.idleNanos = idleNanos;
-      touch();
+    }
+
+    /** UpstreamRequest::setupPerTryTimeout, at the moment Envoy's pool would have been ready. */
+    void poolReady(long connectNanos) {
+      long ready = attemptStart + connectNanos;
+      armed = true;
+      perTryDeadline = perTryNanos > 0 ? ready + perTryNanos : Long.MAX_VALUE;
+      idleDeadline = idleNanos > 0 ? ready + idleNanos : Long.MAX_VALUE;
     }
 
     void touch() {
-      idleDeadline = idleNanos <= 0 ? Long.MAX_VALUE : System.nanoTime() + idleNanos;
+      if (armed) {
+        idleDeadline = idleNanos <= 0 ? Long.MAX_VALUE : System.nanoTime() + idleNanos;
+      }
     }
 
     void responseStarted() {
@@ -119,7 +137,9 @@ final class UpstreamConnection {
 
   static Response exchange(UpstreamHost host, HeaderList headers, byte[] body, Duration connectTimeout,
       Timers timers) throws IOException {
+    long connectStart = System.nanoTime();
     Socket socket = connect(host, connectTimeout, timers);
+    timers.poolReady(System.nanoTime() - connectStart);
     try {
       OutputStream out = socket.getOutputStream();
       out.write(requestHead(headers, body, host).getBytes(StandardCharsets.ISO_8859_1));

@@ -13,7 +13,8 @@ record UpstreamHost(String address, int port, int priority, int weight, Metadata
 
   /**
    * EDS-reported health: UNHEALTHY and TIMEOUT make the host unhealthy but keep it in the host set
-   * (it counts towards panic); DEGRADED and UNKNOWN count as healthy here (envoy/config/core/v3/
+   * (it counts towards panic); DEGRADED and UNKNOWN are not failures here, and the balancer serves
+   * DEGRADED hosts from the degraded load ({@link UpstreamCluster#health}; envoy/config/core/v3/
    * health_check.proto HealthStatus; upstream_impl.cc HostImpl health flags).
    */
   boolean edsHealthy() {

@@ -115,23 +115,98 @@ class CircuitBreakerAndOutlierTest {
     }
   }
 
-  @Test
-  void eachEjectionLastsLongerThanTheLast() throws Exception {
-    a.fallback(ScriptedUpstream.status(500));
-    try (TestEnvoy envoy = ejecting(OutlierDetection.newBuilder().setConsecutive5Xx(UInt32Value.of(1))
-        .setBaseEjectionTime(Durations.fromMillis(200)).setMaxEjectionPercent(UInt32Value.of(50)))) {
-      while (!envoy.ejected("c", "127.0.0.1", a.port())) {
-        envoy.send(CHAT);
-      }
-      assertEquals(200, envoy.ejectionMillis("c", "127.0.0.1", a.port()));
-      while (envoy.ejected("c", "127.0.0.1", a.port())) {
-        Thread.sleep(20);
-      }
-      while (!envoy.ejected("c", "127.0.0.1", a.port())) {
-        envoy.send(CHAT);
-      }
-      assertEquals(400, envoy.ejectionMillis("c", "127.0.0.1", a.port()), "base x number of ejections");
+  /** A detector on a clock the test moves: interval 1 s, base ejection 10 s, max 25 s. */
+  private static final class Clocked {
+    final long[] now = {0};
+    final EnvoyStats stats = new EnvoyStats();
+    final OutlierDetector detector;
+
+    Clocked(OutlierDetection.Builder config) {
+      detector = new OutlierDetector(true, config.setInterval(Durations.fromSeconds(1))
+          .setBaseEjectionTime(Durations.fromSeconds(10)).setMaxEjectionTime(Durations.fromSeconds(25)).build(), () -> now[0]);
     }
+
+    void fail(String host, int times) {
+      for (int i = 0; i < times; i++) {
+        detector.putHttpResponseCode(host, 500, 2, stats);
+      }
+    }
+
+    /** Moves the clock second by second until the host is back; returns how long that took. */
+    long secondsUntilBack(String host) {
+      long start = now[0];
+      while (detector.ejected(host)) {
+        now[0] += 1000;
+      }
+      return (now[0] - start) / 1000;
+    }
+  }
+
+  @Test
+  void ejectionsGrowLongerWhileAHostKeepsFailingUpToTheMaximum() {
+    Clocked c = new Clocked(OutlierDetection.newBuilder().setConsecutive5Xx(UInt32Value.of(1))
+        .setMaxEjectionPercent(UInt32Value.of(50)));
+    c.fail("a", 1);
+    assertEquals(10_000, c.detector.ejectionMillis("a"));
+    assertEquals(10, c.secondsUntilBack("a"));
+    c.fail("a", 1);
+    assertEquals(20_000, c.detector.ejectionMillis("a"), "base x multiplier 2");
+    assertEquals(20, c.secondsUntilBack("a"));
+    c.fail("a", 1);
+    assertEquals(25_000, c.detector.ejectionMillis("a"), "capped by max_ejection_time");
+  }
+
+  @Test
+  void everyHealthyIntervalLowersTheEjectionMultiplierAgain() {
+    Clocked c = new Clocked(OutlierDetection.newBuilder().setConsecutive5Xx(UInt32Value.of(1))
+        .setMaxEjectionPercent(UInt32Value.of(50)));
+    c.fail("a", 1);
+    c.secondsUntilBack("a");
+    c.fail("a", 1);
+    c.secondsUntilBack("a");
+    c.now[0] += 1500; // one interval tick while the host is in service: multiplier 2 -> 1
+    c.fail("a", 1);
+    assertEquals(20_000, c.detector.ejectionMillis("a"), "2 - 1 + 1: not the 30 s a count of ejections would give");
+  }
+
+  @Test
+  void anEjectionNeedsTheCountToReachTheThresholdExactlyAndAnUnejectedHostStartsAfresh() {
+    Clocked c = new Clocked(OutlierDetection.newBuilder().setConsecutive5Xx(UInt32Value.of(3))
+        .setMaxEjectionPercent(UInt32Value.of(50)));
+    c.fail("a", 2);
+    assertFalse(c.detector.ejected("a"));
+    c.detector.putHttpResponseCode("a", 200, 2, c.stats);
+    c.fail("a", 2);
+    assertFalse(c.detector.ejected("a"), "a success reset the count");
+    c.fail("a", 1);
+    assertTrue(c.detector.ejected("a"));
+    c.secondsUntilBack("a");
+    c.fail("a", 2);
+    assertFalse(c.detector.ejected("a"), "counts are reset when the host returns");
+  }
+
+  @Test
+  void theLimitCountsTheHostAboutToBeEjectedUnlessOneHostMayAlwaysGo() {
+    // Three hosts, 50 %: the first ejection makes 33 %, a second would make 67 %.
+    Clocked c = new Clocked(OutlierDetection.newBuilder().setConsecutive5Xx(UInt32Value.of(1))
+        .setMaxEjectionPercent(UInt32Value.of(50)));
+    assertTrue(c.detector.putHttpResponseCode("a", 500, 3, c.stats));
+    assertFalse(c.detector.putHttpResponseCode("b", 500, 3, c.stats));
+    assertEquals(1, c.stats.ejectionsOverflow.get());
+    // Two hosts, 10 %: one ejection would already be 50 %; always_eject_one_host allows it.
+    Clocked small = new Clocked(OutlierDetection.newBuilder().setConsecutive5Xx(UInt32Value.of(1)));
+    assertFalse(small.detector.putHttpResponseCode("a", 500, 2, small.stats), "default 10 %: refused");
+    Clocked always = new Clocked(OutlierDetection.newBuilder().setConsecutive5Xx(UInt32Value.of(1))
+        .setAlwaysEjectOneHost(com.google.protobuf.BoolValue.of(true)));
+    assertTrue(always.detector.putHttpResponseCode("a", 500, 2, always.stats));
+    assertFalse(always.detector.putHttpResponseCode("b", 500, 2, always.stats), "only one");
+  }
+
+  @Test
+  void aMaxEjectionTimeBelowTheBaseIsAConfigurationError() {
+    org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> new OutlierDetector(true,
+        OutlierDetection.newBuilder().setBaseEjectionTime(Durations.fromSeconds(60))
+            .setMaxEjectionTime(Durations.fromSeconds(30)).build()));
   }
 
   @Test
@@ -148,5 +223,23 @@ class CircuitBreakerAndOutlierTest {
       assertTrue(aOut ^ bOut, "one of two hosts is 50 %: the second ejection is refused");
       assertTrue(envoy.stats().ejectionsOverflow.get() > 0);
     }
+  }
+  @Test
+  void aRetryBudgetReplacesMaxRetriesWithAShareOfActiveRequestsButNeverBelowItsMinimum() {
+    var budget = CircuitBreakers.Thresholds.RetryBudget.newBuilder()
+        .setBudgetPercent(io.envoyproxy.envoy.type.v3.Percent.newBuilder().setValue(50))
+        .setMinRetryConcurrency(UInt32Value.of(1));
+    UpstreamCluster c = new UpstreamCluster(Clusters.cluster(List.of(List.of(a, b))).setCircuitBreakers(
+        breakers(CircuitBreakers.Thresholds.newBuilder().setMaxRetries(UInt32Value.of(0)).setRetryBudget(budget))).build(),
+        null, java.util.Set.of(), new EnvoyStats());
+    UpstreamHost h = new UpstreamHost("127.0.0.1", a.port(), 0, 1, io.envoyproxy.envoy.config.core.v3.Metadata.getDefaultInstance(),
+        "", false, io.envoyproxy.envoy.config.core.v3.HealthStatus.HEALTHY);
+    assertTrue(c.tryStartRetry(), "max_retries 0 is ignored: the minimum of 1 applies");
+    assertFalse(c.tryStartRetry());
+    for (int i = 0; i < 4; i++) {
+      c.tryStartRequest(h);
+    }
+    assertTrue(c.tryStartRetry(), "50 % of 4 active requests: 2 retries");
+    assertFalse(c.tryStartRetry());
   }
 }

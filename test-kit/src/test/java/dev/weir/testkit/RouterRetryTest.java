@@ -212,10 +212,16 @@ class RouterRetryTest {
             .setConnectTimeout(Durations.fromMillis(300))
             .setLoadAssignment(io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment.newBuilder()
                 .setClusterName("c").addEndpoints(io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints
-                    .newBuilder().addLbEndpoints(Clusters.endpoint(full.getLocalPort()))
+                    .newBuilder().addLbEndpoints(Clusters.endpoint(full.getLocalPort())))
+                .addEndpoints(io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints.newBuilder().setPriority(1)
                     .addLbEndpoints(Clusters.endpoint(a.port()))));
+        // The unreachable host is the only one at priority 0, so the first attempt goes there and
+        // previous_priorities sends the retry to priority 1.
         try (TestEnvoy envoy = Clusters.envoy(cluster, RouteAction.newBuilder().setRetryPolicy(retry("connect-failure")
-            .setNumRetries(UInt32Value.of(2))))) {
+            .setNumRetries(UInt32Value.of(2)).setRetryPriority(RetryPolicy.RetryPriority.newBuilder()
+                .setName("envoy.retry_priorities.previous_priorities").setTypedConfig(Any.pack(
+                    io.envoyproxy.envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig
+                        .newBuilder().setUpdateFrequency(1).build())))))) {
           ExchangeResponse r = envoy.send(CHAT);
           assertEquals(200, r.status(), r.trace().toString());
           assertTrue(r.trace().stream().anyMatch(t -> t.contains("connect_timeout 300 ms")), r.trace().toString());
@@ -290,5 +296,65 @@ class RouterRetryTest {
       assertArrayEquals(Arrays.copyOf(CHAT.body(), rewritten.length), got.get(1).body(),
           "the retry carries the original body, read up to the stale length");
     }
+  }
+  /**
+   * Two levels, both failing, three retries with previous_priorities: level 0, level 1, then
+   * every level was tried so the plugin starts over (level 0 by health), and the fourth attempt
+   * avoids only the level tried since the reset.
+   */
+  @Test
+  void previousPrioritiesStartsOverOnceEveryLevelWasTried() {
+    a.fallback(ScriptedUpstream.status(503));
+    b.fallback(ScriptedUpstream.status(503));
+    RetryPolicy.Builder policy = RetryPolicy.newBuilder().setRetryOn("retriable-status-codes").addRetriableStatusCodes(503)
+        .setNumRetries(UInt32Value.of(3))
+        .setRetryBackOff(RetryPolicy.RetryBackOff.newBuilder().setBaseInterval(Durations.fromMillis(1)))
+        .setRetryPriority(RetryPolicy.RetryPriority.newBuilder().setName("envoy.retry_priorities.previous_priorities")
+            .setTypedConfig(Any.pack(io.envoyproxy.envoy.extensions.retry.priority.previous_priorities.v3
+                .PreviousPrioritiesConfig.newBuilder().setUpdateFrequency(1).build())));
+    try (TestEnvoy envoy = Clusters.envoy(Clusters.cluster(List.of(List.of(a), List.of(b))),
+        RouteAction.newBuilder().setRetryPolicy(policy))) {
+      ExchangeResponse r = envoy.send(CHAT);
+      assertEquals(503, r.status());
+      assertEquals(2, a.received().size(), r.trace().toString());
+      assertEquals(2, b.received().size(), r.trace().toString());
+    }
+  }
+
+  /**
+   * A ring-hash pool whose endpoints hash as "h1" and "h2" (envoy.lb hash_key), so the ring is
+   * fixed: "session-2" sits on h1 and the next ring entry is h2's; "session-8" has h1 on the next
+   * entry too. With host_selection_retry_max_attempts unset the retry makes 1 + 1 picks (attempt
+   * 0 and 1 of Ring::chooseHost), then keeps the last pick.
+   */
+  @Test
+  void aRetryMakesTwoPicksByDefaultAndKeepsTheLastWhenBothAreRejected() {
+    var cla = io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment.newBuilder().setClusterName("c")
+        .addEndpoints(io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints.newBuilder()
+            .addLbEndpoints(keyed(a, "h1")).addLbEndpoints(keyed(b, "h2")));
+    var cluster = io.envoyproxy.envoy.config.cluster.v3.Cluster.newBuilder().setName("c")
+        .setLbPolicy(io.envoyproxy.envoy.config.cluster.v3.Cluster.LbPolicy.RING_HASH).setLoadAssignment(cla);
+    RouteAction.Builder action = RouteAction.newBuilder().setRetryPolicy(retry("retriable-status-codes")
+        .clearHostSelectionRetryMaxAttempts()).addHashPolicy(RouteAction.HashPolicy.newBuilder()
+        .setHeader(RouteAction.HashPolicy.Header.newBuilder().setHeaderName("x-session")));
+    a.fallback(ScriptedUpstream.status(503));
+    try (TestEnvoy envoy = Clusters.envoy(cluster, action)) {
+      ExchangeResponse moved = envoy.send(session("session-2"));
+      assertEquals(200, moved.status(), moved.trace().toString());
+      assertEquals(1, a.received().size());
+      ExchangeResponse stuck = envoy.send(session("session-8"));
+      assertEquals(503, stuck.status(), "both picks land on h1: the last one is kept " + stuck.trace());
+      assertEquals(3, a.received().size());
+    }
+  }
+
+  private static ExchangeRequest session(String id) {
+    return ExchangeRequest.post("/v1/chat/completions", new String(CHAT.body(), StandardCharsets.UTF_8), "x-session", id);
+  }
+
+  private static io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint keyed(ScriptedUpstream u, String hashKey) {
+    return Clusters.endpoint(u.port()).toBuilder().setMetadata(io.envoyproxy.envoy.config.core.v3.Metadata.newBuilder()
+        .putFilterMetadata("envoy.lb", com.google.protobuf.Struct.newBuilder().putFields("hash_key",
+            com.google.protobuf.Value.newBuilder().setStringValue(hashKey).build()).build())).build();
   }
 }
