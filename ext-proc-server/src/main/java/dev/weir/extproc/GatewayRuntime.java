@@ -23,6 +23,7 @@ public final class GatewayRuntime implements AutoCloseable {
   private final TokenCounter tokens;
   private final Stores stores;
   private final Limiter limiter;
+  private final dev.weir.extproc.safety.scanners.ContentScanners scanners;
   private final dev.weir.extproc.pipeline.Pipeline pipeline = dev.weir.extproc.pipeline.Pipeline.standard();
   private final long startedEpochSeconds = System.currentTimeMillis() / 1000;
 
@@ -89,6 +90,12 @@ public final class GatewayRuntime implements AutoCloseable {
     this.tokens = new TokenCounter(encodings, config.getTokens().getImageTokens());
     this.stores = stores;
     this.limiter = new Limiter(config, stores.shared(), stores.fallback(), metrics.limiterObserver());
+    this.scanners = dev.weir.extproc.safety.scanners.ContentScanners.of(config, env, metrics.registry());
+  }
+
+  /** The config's external content-safety scanners, with their circuits and verdict caches. */
+  public dev.weir.extproc.safety.scanners.ContentScanners scanners() {
+    return scanners;
   }
 
   public Stores stores() {
