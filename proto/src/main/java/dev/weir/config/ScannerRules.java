@@ -47,8 +47,9 @@ final class ScannerRules {
       if (s.getAction() != SafetyAction.BLOCK && s.getAction() != SafetyAction.MONITOR) {
         problem.accept(path + ".action", "must be block or monitor (a scanner gives a verdict, not a span to mask)");
       }
-      if (s.getTimeoutMillis() > 60_000) {
-        problem.accept(path + ".timeoutMillis", "must be at most 60000");
+      if (s.getTimeoutMillis() > 5_000) {
+        // Envoy waits 10 s (envoy.yaml's ext_proc message_timeout) for the whole phase.
+        problem.accept(path + ".timeoutMillis", "must be at most 5000 (Envoy gives the whole request-body phase 10 s)");
       }
       if (s.getWindowSize() > 0 && s.getWindowOverlap() >= s.getWindowSize()) {
         problem.accept(path + ".windowOverlap", "must be smaller than windowSize");

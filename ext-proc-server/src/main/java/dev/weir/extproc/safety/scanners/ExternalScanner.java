@@ -70,7 +70,7 @@ public abstract class ExternalScanner {
         TimeUnit.SECONDS.toNanos(config.getCircuitOpenSeconds()), nanoTime);
     // Keyed by a hash of the exact call, so a verdict is reused only for the same text and settings,
     // and the cache holds no prompt text.
-    this.verdicts = Caffeine.newBuilder().maximumSize(10_000)
+    this.verdicts = Caffeine.newBuilder().maximumSize(10_000).ticker(nanoTime::getAsLong)
         .expireAfterWrite(Duration.ofSeconds(config.getCacheSeconds())).build();
     this.registry = registry;
     this.latency = Timer.builder("weir.safety.scanner.duration").description("External content-safety calls")
@@ -119,8 +119,8 @@ public abstract class ExternalScanner {
   }
 
   private CompletableFuture<Verdict> call(Call call) {
-    String key = config.getCacheSeconds() == 0 ? null : sha256(call.path() + "\n" + call.body());
-    List<String> cached = key == null ? null : verdicts.getIfPresent(key);
+    String key = sha256(call.path() + "\n" + call.body());
+    List<String> cached = verdicts.getIfPresent(key);
     if (cached != null) {
       count(cached.isEmpty() ? "clean" : "flagged", true);
       return CompletableFuture.completedFuture(new Verdict(name(), cached, null));
@@ -151,9 +151,7 @@ public abstract class ExternalScanner {
             breaker.failed();
           } else {
             breaker.succeeded();
-            if (key != null) {
-              verdicts.put(key, v.categories());
-            }
+            verdicts.put(key, v.categories());
           }
           count(v.failed() ? (v.failure().equals("timeout") ? "timeout" : "error") : v.flagged() ? "flagged" : "clean",
               false);
