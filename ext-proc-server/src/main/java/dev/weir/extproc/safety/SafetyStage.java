@@ -91,15 +91,17 @@ public final class SafetyStage implements Stage {
     Map<String, Integer> seen = new LinkedHashMap<>();
     boolean[] changed = {false};
     visitPrompt(body, request.endpoint(), (text, role, jsonString) -> {
+      // Normalised once for every detector.
+      NormalizedText normalized = NormalizedText.of(text);
       if (rules.promptAttackOn() && attackRole(role)
-          && PromptAttackDetector.standard().score(NormalizedText.fold(text)) >= rules.promptAttackThreshold()) {
+          && PromptAttackDetector.standard().score(normalized.folded()) >= rules.promptAttackThreshold()) {
         seen.merge(PromptAttackDetector.CATEGORY, 1, Integer::sum);
         // Nothing to mask in a phrasing: anything short of block is monitor.
         if (rules.action(PromptAttackDetector.CATEGORY) == SafetyAction.BLOCK) {
           blocked.add(PromptAttackDetector.CATEGORY);
         }
       }
-      String out = apply(text, rules.detectors().scan(text), seen, blocked, true);
+      String out = apply(text, rules.detectors().scan(normalized), seen, blocked, true);
       changed[0] |= !out.equals(text);
       return out;
     });
