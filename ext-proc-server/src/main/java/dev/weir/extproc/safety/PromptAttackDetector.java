@@ -188,7 +188,7 @@ public final class PromptAttackDetector {
     List<String> triggers = regex.startsWith("\\b") ? triggers(regex) : List.of();
     if (!triggers.isEmpty()) {
       return new Signal(weight, pattern, triggers, com.google.re2j.Pattern.compile("^[\\s\\S]?(?:" + regex + ")"),
-          Start.ANYWHERE, null, 0);
+          Start.ANYWHERE, null, 0, 0);
     }
     java.util.regex.Matcher run = Pattern.compile("\\[([a-z0-9+/-]+)\\]\\{([0-9]+),\\}.*").matcher(regex);
     if (run.matches()) {
