@@ -57,7 +57,7 @@ public final class PromptAttackDetector {
    * triggered pattern starts with {@code \b}), with one map lookup per word instead of an automaton
    * step per character.
    */
-  @SuppressWarnings("unchecked")
+  @SuppressWarnings({"unchecked", "rawtypes"})
   private final List<Trigger>[] byPrefix = new List[PREFIX_SLOTS];
   private static final int PREFIX_SLOTS = 1 << 12;
 
