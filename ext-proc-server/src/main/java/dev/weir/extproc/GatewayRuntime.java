@@ -27,6 +27,7 @@ public final class GatewayRuntime implements AutoCloseable {
   private final dev.weir.extproc.mcp.CallLimits mcpLimits;
   private final dev.weir.extproc.mcp.McpTelemetry mcpTelemetry;
   private final dev.weir.extproc.breaker.Breakers breakers;
+  private final dev.weir.extproc.safety.scanners.ContentScanners scanners;
   private final dev.weir.extproc.pipeline.Pipeline pipeline = dev.weir.extproc.pipeline.Pipeline.standard();
   private final long startedEpochSeconds = System.currentTimeMillis() / 1000;
   private final dev.weir.extproc.telemetry.Telemetry telemetry;
@@ -116,6 +117,7 @@ public final class GatewayRuntime implements AutoCloseable {
     this.mcpLimits = new dev.weir.extproc.mcp.CallLimits(stores.shared(), stores.fallback());
     this.mcpTelemetry = new dev.weir.extproc.mcp.McpTelemetry(metrics.registry());
     this.breakers = new dev.weir.extproc.breaker.Breakers(config, stores.trips(), reporter(config, env), metrics);
+    this.scanners = dev.weir.extproc.safety.scanners.ContentScanners.of(config, env, metrics.registry());
   }
 
   /** The MCP servers the gateway fronts, with the consumers' tool policies. */
@@ -160,6 +162,11 @@ public final class GatewayRuntime implements AutoCloseable {
   /** The throttle-aware circuit breakers of the pools that have one. */
   public dev.weir.extproc.breaker.Breakers breakers() {
     return breakers;
+  }
+
+  /** The config's external content-safety scanners, with their circuits and verdict caches. */
+  public dev.weir.extproc.safety.scanners.ContentScanners scanners() {
+    return scanners;
   }
 
   public Stores stores() {

@@ -274,6 +274,7 @@ public final class ConfigLoader {
       }
       IdentityRules.checkProviders(config, this::add);
       McpRules.check(config, checkCredentials, env, this::add);
+      ScannerRules.check(config, this::add);
       checkLimits(config, consumers);
       checkPort("extProc.grpcPort", config.getExtProc().getGrpcPort());
       checkPort("extProc.adminPort", config.getExtProc().getAdminPort());

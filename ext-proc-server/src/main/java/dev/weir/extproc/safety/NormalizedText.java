@@ -1,6 +1,7 @@
 package dev.weir.extproc.safety;
 
 import java.text.Normalizer;
+import java.util.Arrays;
 
 /**
  * A text as the detectors read it: NFKC-normalised with zero-width and soft-hyphen characters
@@ -11,7 +12,7 @@ public final class NormalizedText {
   private final String original;
   private final String normalized;
   private final String folded;
-  /** Original offset of each normalised char; one extra entry for the end. */
+  /** Original offset of each normalised char, one extra entry for the end; null when they are the same (ASCII). */
   private final int[] origin;
 
   private NormalizedText(String original, String normalized, String folded, int[] origin) {
@@ -23,39 +24,95 @@ public final class NormalizedText {
 
   public static NormalizedText of(String text) {
     int n = text.length();
-    StringBuilder norm = new StringBuilder(n);
-    StringBuilder fold = new StringBuilder(n);
-    int[] origin = new int[n + 1];
+    int i = 0;
+    while (i < n && text.charAt(i) < 0x80) {
+      i++;
+    }
+    if (i == n) {
+      // Plain ASCII (most prompts): NFKC changes nothing and offsets are the identity.
+      return new NormalizedText(text, text, asciiLower(text), null);
+    }
+    char[] norm = new char[n + 16];
+    char[] fold = new char[n + 16];
+    int[] origin = new int[n + 17];
     int k = 0;
-    for (int i = 0; i < n; ) {
+    for (int j = 0; j < i; j++) {
+      char c = text.charAt(j);
+      norm[j] = c;
+      fold[j] = c >= 'A' && c <= 'Z' ? (char) (c + 32) : c;
+      origin[j] = j;
+    }
+    k = i;
+    while (i < n) {
+      char c = text.charAt(i);
+      if (c < 0x80) {
+        if (k + 1 >= norm.length) {
+          norm = Arrays.copyOf(norm, norm.length * 2);
+          fold = Arrays.copyOf(fold, norm.length);
+          origin = Arrays.copyOf(origin, norm.length + 1);
+        }
+        origin[k] = i;
+        norm[k] = c;
+        fold[k++] = c >= 'A' && c <= 'Z' ? (char) (c + 32) : c;
+        i++;
+        continue;
+      }
       int cp = text.codePointAt(i);
       int width = Character.charCount(cp);
-      if (cp < 0x80) {
-        origin = grow(origin, k + 1);
-        origin[k++] = i;
-        norm.append((char) cp);
-        fold.append(cp >= 'A' && cp <= 'Z' ? (char) (cp + 32) : (char) cp);
-      } else if (!invisible(cp)) {
+      if (!invisible(cp)) {
         // Per code point: keeps the offset map exact; combining sequences split across
         // code points are rare in prompts and still fold by their base letter.
-        String piece = Normalizer.normalize(new String(Character.toChars(cp)), Normalizer.Form.NFKC);
+        String piece = nfkc(cp);
+        if (k + piece.length() >= norm.length) {
+          int size = Math.max(norm.length * 2, k + piece.length() + 16);
+          norm = Arrays.copyOf(norm, size);
+          fold = Arrays.copyOf(fold, size);
+          origin = Arrays.copyOf(origin, size + 1);
+        }
         for (int j = 0; j < piece.length(); j++) {
-          origin = grow(origin, k + 1);
-          origin[k++] = i;
-          char c = piece.charAt(j);
-          norm.append(c);
-          fold.append(foldChar(c));
+          char p = piece.charAt(j);
+          origin[k] = i;
+          norm[k] = p;
+          fold[k++] = foldChar(p);
         }
       }
       i += width;
     }
-    origin = grow(origin, k + 1);
     origin[k] = n;
-    return new NormalizedText(text, norm.toString(), fold.toString(), origin);
+    return new NormalizedText(text, new String(norm, 0, k), new String(fold, 0, k), origin);
   }
 
-  private static int[] grow(int[] a, int need) {
-    return need < a.length ? a : java.util.Arrays.copyOf(a, Math.max(need + 1, a.length * 2));
+  /** NFKC of single BMP code points, computed once each: prompts repeat the same few non-ASCII characters. */
+  private static final String[] NFKC_BMP = new String[0x10000];
+  /** Folded BMP chars plus one, computed once each (0: not yet). */
+  private static final char[] FOLD_BMP = new char[0x10000];
+
+  private static String nfkc(int cp) {
+    if (cp >= 0x10000) {
+      return Normalizer.normalize(new String(Character.toChars(cp)), Normalizer.Form.NFKC);
+    }
+    String s = NFKC_BMP[cp];
+    if (s == null) {
+      // A benign race: two threads may both compute the same immutable value.
+      s = Normalizer.normalize(String.valueOf((char) cp), Normalizer.Form.NFKC);
+      NFKC_BMP[cp] = s;
+    }
+    return s;
+  }
+
+  private static String asciiLower(String text) {
+    for (int i = 0; i < text.length(); i++) {
+      char c = text.charAt(i);
+      if (c >= 'A' && c <= 'Z') {
+        char[] out = text.toCharArray();
+        for (int j = i; j < out.length; j++) {
+          char d = out[j];
+          out[j] = d >= 'A' && d <= 'Z' ? (char) (d + 32) : d;
+        }
+        return new String(out);
+      }
+    }
+    return text;
   }
 
   /** Zero-width space/joiners, word joiner, BOM, soft hyphen: invisible, used to split words. */
@@ -72,8 +129,13 @@ public final class NormalizedText {
     if (Character.isSurrogate(c)) {
       return c;
     }
-    String d = Normalizer.normalize(String.valueOf(c), Normalizer.Form.NFD);
-    return Character.toLowerCase(d.charAt(0));
+    char f = FOLD_BMP[c];
+    if (f == 0) {
+      String d = Normalizer.normalize(String.valueOf(c), Normalizer.Form.NFD);
+      f = (char) (Character.toLowerCase(d.charAt(0)) + 1);
+      FOLD_BMP[c] = f;
+    }
+    return (char) (f - 1);
   }
 
   /** Folds a term the way {@link #folded()} folds text. */
@@ -95,7 +157,7 @@ public final class NormalizedText {
 
   /** The original offset where normalised offset {@code i} starts. */
   public int originStart(int i) {
-    return origin[i];
+    return origin == null ? i : origin[i];
   }
 
   /** The original offset just past normalised char {@code end - 1}. */
@@ -104,7 +166,7 @@ public final class NormalizedText {
       return 0;
     }
     // The span ends after the whole code point its last char came from (NFKC may expand one).
-    return nextOriginal(origin[end - 1]);
+    return origin == null ? end : nextOriginal(origin[end - 1]);
   }
 
   private int nextOriginal(int i) {

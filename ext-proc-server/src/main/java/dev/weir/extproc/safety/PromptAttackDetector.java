@@ -1,10 +1,6 @@
 package dev.weir.extproc.safety;
 
-import java.util.Set;
-import java.util.HashSet;
 import java.util.regex.Pattern;
-import org.ahocorasick.trie.Emit;
-import org.ahocorasick.trie.Trie;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -25,30 +21,70 @@ public final class PromptAttackDetector {
   public static final String CATEGORY = "prompt_attack";
 
   /**
-   * One weighted pattern and the literals one of which any match starts with (empty: always run
-   * over the whole text, with java.util.regex: those few patterns have no nested gaps, and it is
-   * faster than RE2/J on a whole text). A triggered pattern runs where its trigger stands, as an
-   * RE2/J search anchored there ({@code anchored}), linear in the window whatever the gaps.
+   * One weighted pattern and the literals one of which any match starts with (empty: not
+   * triggered by a word). A triggered pattern runs where its trigger stands, as an RE2/J search
+   * anchored there ({@code anchored}), linear in the window whatever the gaps. The others run with
+   * java.util.regex (those few patterns have no nested gaps) only where a match can start:
+   * {@code start} says where.
    */
-  record Signal(double weight, Pattern pattern, List<String> triggers, com.google.re2j.Pattern anchored) {}
+  record Signal(double weight, Pattern pattern, List<String> triggers, com.google.re2j.Pattern anchored, Start start,
+      java.util.BitSet chars, int runLength, int id) {
+    Signal withId(int id) {
+      return new Signal(weight, pattern, triggers, anchored, start, chars, runLength, id);
+    }
+  }
+
+  /** Where an untriggered pattern can match: what saves trying it at every position of the text. */
+  enum Start {
+    /** {@code ^} without (?m): at the start of the text only. */
+    TEXT,
+    /** {@code (?m)^}: at the start of a line. */
+    LINE,
+    /** Every alternative starts with a literal punctuation character: where one stands ({@code chars}). */
+    CHARS,
+    /** {@code [class]{n,}...}: a run of n characters of the class ({@code chars}), found in one pass. */
+    RUN,
+    /** Anywhere: a plain search. */
+    ANYWHERE
+  }
 
   private static final PromptAttackDetector DEFAULT = new PromptAttackDetector(load());
 
   private final List<Signal> signals;
   private final List<Signal> alwaysRun;
-  /** All triggers in one automaton: a text runs only the patterns whose triggers it contains. */
-  private final Trie triggers;
-  private final java.util.Map<String, List<Signal>> byTrigger = new java.util.HashMap<>();
+  /**
+   * Triggers by their first two characters: a trigger is looked for only where a word starts (every
+   * triggered pattern starts with {@code \b}), with one map lookup per word instead of an automaton
+   * step per character.
+   */
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  private final List<Trigger>[] byPrefix = new List[PREFIX_SLOTS];
+  private static final int PREFIX_SLOTS = 1 << 12;
+
+  /** A trigger literal and the signals it starts. */
+  private record Trigger(String literal, List<Signal> signals) {}
 
   PromptAttackDetector(List<Signal> signals) {
+    List<Signal> numbered = new ArrayList<>();
+    for (Signal s : signals) {
+      numbered.add(s.withId(numbered.size()));
+    }
+    signals = numbered;
     this.signals = List.copyOf(signals);
     this.alwaysRun = signals.stream().filter(s -> s.triggers().isEmpty()).toList();
+    java.util.Map<String, List<Signal>> byTrigger = new java.util.LinkedHashMap<>();
     for (Signal s : signals) {
       for (String t : s.triggers()) {
         byTrigger.computeIfAbsent(t, k -> new ArrayList<>()).add(s);
       }
     }
-    this.triggers = Trie.builder().addKeywords(byTrigger.keySet()).build();
+    byTrigger.forEach((t, list) -> {
+      int slot = slot(t.charAt(0), t.charAt(1));
+      if (byPrefix[slot] == null) {
+        byPrefix[slot] = new ArrayList<>();
+      }
+      byPrefix[slot].add(new Trigger(t, List.copyOf(list)));
+    });
   }
 
   public static PromptAttackDetector standard() {
@@ -57,27 +93,135 @@ public final class PromptAttackDetector {
 
   /** The sum of the weights of the signals the folded text shows. */
   public double score(String folded) {
-    Set<Signal> shown = new HashSet<>();
+    boolean[] shown = new boolean[signals.size()];
     double score = 0;
     for (Signal s : alwaysRun) {
-      if (s.pattern().matcher(folded).find() && shown.add(s)) {
+      if (shows(s, folded)) {
+        shown[s.id()] = true;
         score += s.weight();
       }
     }
-    // A triggered pattern is tried only where its trigger stands: a match starts there.
-    for (Emit e : triggers.parseText(folded)) {
-      for (Signal s : byTrigger.get(e.getKeyword())) {
-        if (!shown.contains(s)) {
-          // One character before the trigger, so the pattern's leading \\b sees what precedes it.
-          int from = Math.max(0, e.getStart() - 1);
-          if (s.anchored().matcher(folded.substring(from, Math.min(folded.length(), e.getStart() + WINDOW))).find()) {
-            shown.add(s);
-            score += s.weight();
+    int n = folded.length();
+    for (int i = 0; i + 1 < n; i++) {
+      if (i > 0 && word(folded.charAt(i - 1))) {
+        continue;
+      }
+      // Slots are shared by unrelated prefixes; startsWith below tells them apart.
+      List<Trigger> candidates = byPrefix[slot(folded.charAt(i), folded.charAt(i + 1))];
+      if (candidates == null) {
+        continue;
+      }
+      for (Trigger t : candidates) {
+        if (!folded.startsWith(t.literal(), i)) {
+          continue;
+        }
+        for (Signal s : t.signals()) {
+          if (!shown[s.id()]) {
+            // One character before the trigger, so the pattern's leading \b sees what precedes it; a
+            // view, not a copy: common trigger words ("now", "new") stand many times in a long text.
+            int from = Math.max(0, i - 1);
+            if (s.anchored().matcher(java.nio.CharBuffer.wrap(folded, from, Math.min(n, i + WINDOW))).find()) {
+              shown[s.id()] = true;
+              score += s.weight();
+            }
           }
         }
       }
     }
     return score;
+  }
+
+  private static int slot(char a, char b) {
+    return (a * 31 + b) & (PREFIX_SLOTS - 1);
+  }
+
+  /** RE2's \b word characters. */
+  private static boolean word(char c) {
+    return c < 0x80 && (Character.isLetterOrDigit(c) || c == '_');
+  }
+
+  private static boolean shows(Signal s, String folded) {
+    java.util.regex.Matcher m = s.pattern().matcher(folded).useTransparentBounds(true).useAnchoringBounds(false);
+    int n = folded.length();
+    switch (s.start()) {
+      case TEXT -> {
+        return m.lookingAt();
+      }
+      case LINE -> {
+        for (int i = 0; i < n; i = folded.indexOf('\n', i) + 1) {
+          if (m.region(i, n).lookingAt()) {
+            return true;
+          }
+          if (folded.indexOf('\n', i) < 0) {
+            return false;
+          }
+        }
+        return false;
+      }
+      case CHARS -> {
+        for (int i = 0; i < n; i++) {
+          if (s.chars().get(folded.charAt(i)) && m.region(i, n).lookingAt()) {
+            return true;
+          }
+        }
+        return false;
+      }
+      case RUN -> {
+        int run = 0;
+        for (int i = 0; i < n; i++) {
+          run = s.chars().get(folded.charAt(i)) ? run + 1 : 0;
+          if (run >= s.runLength()) {
+            return true;
+          }
+        }
+        return false;
+      }
+      default -> {
+        return m.find();
+      }
+    }
+  }
+
+  /** Where an untriggered pattern can start, and the characters that say so. */
+  static Signal classify(double weight, String regex) {
+    Pattern pattern = Pattern.compile(regex);
+    List<String> triggers = regex.startsWith("\\b") ? triggers(regex) : List.of();
+    if (!triggers.isEmpty()) {
+      return new Signal(weight, pattern, triggers, com.google.re2j.Pattern.compile("^[\\s\\S]?(?:" + regex + ")"),
+          Start.ANYWHERE, null, 0, 0);
+    }
+    java.util.regex.Matcher run = Pattern.compile("\\[([a-z0-9+/-]+)\\]\\{([0-9]+),\\}.*").matcher(regex);
+    if (run.matches()) {
+      java.util.BitSet chars = new java.util.BitSet();
+      String set = run.group(1);
+      for (int i = 0; i < set.length(); i++) {
+        if (i + 2 < set.length() && set.charAt(i + 1) == '-') {
+          chars.set(set.charAt(i), set.charAt(i + 2) + 1);
+          i += 2;
+        } else {
+          chars.set(set.charAt(i));
+        }
+      }
+      // The run alone decides: what follows it in the pattern ({0,2} padding) always matches.
+      return new Signal(weight, pattern, triggers, null, Start.RUN, chars, Integer.parseInt(run.group(2)), 0);
+    }
+    if (regex.startsWith("(?m)^")) {
+      return new Signal(weight, pattern, triggers, null, Start.LINE, null, 0, 0);
+    }
+    if (regex.startsWith("^")) {
+      return new Signal(weight, pattern, triggers, null, Start.TEXT, null, 0, 0);
+    }
+    java.util.BitSet first = new java.util.BitSet();
+    for (String a : split(regex, 0)) {
+      boolean escaped = a.length() > 1 && a.charAt(0) == '\\' && !Character.isLetterOrDigit(a.charAt(1));
+      String rest = a.substring(escaped ? 2 : Math.min(1, a.length()));
+      if (a.isEmpty() || !escaped && (Character.isLetterOrDigit(a.charAt(0)) || "\\([.^$|".indexOf(a.charAt(0)) >= 0)
+          || !rest.isEmpty() && "?*{+".indexOf(rest.charAt(0)) >= 0) {
+        return new Signal(weight, pattern, triggers, null, Start.ANYWHERE, null, 0, 0);
+      }
+      first.set(a.charAt(escaped ? 1 : 0));
+    }
+    return new Signal(weight, pattern, triggers, null, Start.CHARS, first, 0, 0);
   }
 
   /** Longest match a triggered pattern can have (every pattern's gaps are bounded). */
@@ -152,8 +296,7 @@ public final class PromptAttackDetector {
           continue;
         }
         String[] f = line.split("\t", 2);
-        out.add(new Signal(Double.parseDouble(f[0]), Pattern.compile(f[1]), triggers(f[1]),
-            com.google.re2j.Pattern.compile("^[\\s\\S]?(?:" + f[1] + ")")));
+        out.add(classify(Double.parseDouble(f[0]), f[1]));
       }
       return out;
     } catch (IOException e) {

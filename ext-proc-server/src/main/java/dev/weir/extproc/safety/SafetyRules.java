@@ -24,7 +24,7 @@ public final class SafetyRules {
 
   /** No safety block at any level. */
   public static final SafetyRules NONE = new SafetyRules(Map.of(), Map.of(), List.of(),
-      DEFAULT_PROMPT_ATTACK_THRESHOLD, 400, false);
+      DEFAULT_PROMPT_ATTACK_THRESHOLD, 400, false, Map.of());
 
   /** A level's block, named for --explain. */
   public record Level(String name, SafetyPolicy policy) {}
@@ -39,9 +39,12 @@ public final class SafetyRules {
   private final int blockStatus;
   private final boolean checkAnswers;
   private final Detectors detectors;
+  /** External scanners by name, with the level that first switched each on. */
+  private final Map<String, String> scanners;
 
   private SafetyRules(Map<String, Rule> rules, Map<String, String> patterns, List<String> blockedTerms,
-      double promptAttackThreshold, int blockStatus, boolean checkAnswers) {
+      double promptAttackThreshold, int blockStatus, boolean checkAnswers, Map<String, String> scanners) {
+    this.scanners = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(scanners));
     // In the order the levels set them, so --explain reads floor first.
     this.rules = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(rules));
     this.patterns = Map.copyOf(patterns);
@@ -71,8 +74,10 @@ public final class SafetyRules {
     double threshold = Double.MAX_VALUE;
     int status = 400;
     boolean skip = true;
+    Map<String, String> scanners = new LinkedHashMap<>();
     for (Level l : levels) {
       SafetyPolicy p = l.policy();
+      p.getScannersList().forEach(s -> scanners.putIfAbsent(s, l.name()));
       stricter(rules, "email", p.getEmail(), l.name());
       stricter(rules, "phone", p.getPhone(), l.name());
       stricter(rules, "card", p.getCard(), l.name());
@@ -99,7 +104,7 @@ public final class SafetyRules {
       skip &= p.getSkipAnswers();
     }
     return new SafetyRules(rules, patterns, new ArrayList<>(terms),
-        threshold == Double.MAX_VALUE ? DEFAULT_PROMPT_ATTACK_THRESHOLD : threshold, status, !skip);
+        threshold == Double.MAX_VALUE ? DEFAULT_PROMPT_ATTACK_THRESHOLD : threshold, status, !skip, scanners);
   }
 
   private static void stricter(Map<String, Rule> rules, String category, SafetyAction action, String level) {
@@ -114,7 +119,12 @@ public final class SafetyRules {
   }
 
   public boolean active() {
-    return !rules.isEmpty();
+    return !rules.isEmpty() || !scanners.isEmpty();
+  }
+
+  /** Names of the external scanners switched on, floor first. */
+  public List<String> scanners() {
+    return List.copyOf(scanners.keySet());
   }
 
   /** The action for a category, or null when its detector is off. */
@@ -162,6 +172,7 @@ public final class SafetyRules {
           : patterns.containsKey(category) ? " (pattern)" : "";
       out.add(String.format(Locale.ROOT, "%-16s %-9s %-8s%s", category, name, r.level(), extra).stripTrailing());
     });
+    scanners.forEach((name, level) -> out.add(String.format(Locale.ROOT, "%-16s %s (%s)", "scanner", name, level)));
     out.add("block status " + blockStatus + "; answers " + (checkAnswers ? "checked" : "not checked"));
     return out;
   }

@@ -14,6 +14,9 @@ import dev.weir.extproc.pipeline.ExchangeState;
 import dev.weir.extproc.pipeline.Mutation;
 import dev.weir.extproc.pipeline.ResponseChunk;
 import dev.weir.extproc.pipeline.Stage;
+import dev.weir.extproc.safety.scanners.ExternalScanner;
+import dev.weir.extproc.safety.scanners.ScanRequest;
+import dev.weir.extproc.safety.scanners.Verdict;
 import io.micrometer.core.instrument.Counter;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -30,8 +33,10 @@ import org.slf4j.LoggerFactory;
  * Content safety on both sides of an exchange: at PROMPT_CHECKS it blocks, masks, tokenizes or
  * monitors what the detectors find in the prompt; at RESPONSE_CHECKS it checks the answer (whole,
  * or as a stream holding back only a tail that could still grow into a finding or a placeholder)
- * and restores tokenized values, tool-call arguments included. Runs on the gRPC thread: every
- * detector is in-process and linear in the text.
+ * and restores tokenized values, tool-call arguments included. The in-process detectors are
+ * linear in the text; external scanners, when the policy names any, are called in parallel and
+ * waited for on the exchange's virtual thread (never a Netty event loop), each bounded by its
+ * timeout. A streamed answer that scanners check is held back window by window until they pass it.
  */
 public final class SafetyStage implements Stage {
   private static final Logger audit = LoggerFactory.getLogger("weir.audit");
@@ -44,6 +49,13 @@ public final class SafetyStage implements Stage {
   private final Map<String, String> released = new java.util.HashMap<>();
   static final int CONTEXT = 64;
   private boolean cutOff;
+  private List<ExternalScanner> answerScanners = List.of();
+  /** Checked answer text of each field waiting for the scanners' window to fill. */
+  private final Map<String, StringBuilder> gate = new java.util.HashMap<>();
+  /** The end of each field's last scanned window, sent again at the start of the next. */
+  private final Map<String, String> gateTail = new java.util.HashMap<>();
+  private int window = Integer.MAX_VALUE;
+  private int overlap;
 
   @Override
   public String name() {
@@ -60,20 +72,36 @@ public final class SafetyStage implements Stage {
     if (!rules.active()) {
       return Decision.proceed();
     }
+    List<ExternalScanner> scanners = exchange.gateway().scanners().named(rules.scanners());
+    if (rules.checkAnswers()) {
+      answerScanners = scanners.stream().filter(s -> s.config().getCheckAnswers()).toList();
+      // One stream, one window: the largest any of its scanners asks for (0: the whole answer).
+      int w = 0;
+      for (ExternalScanner s : answerScanners) {
+        w = s.config().getWindowSize() == 0 ? Integer.MAX_VALUE : Math.max(w, s.config().getWindowSize());
+        overlap = Math.max(overlap, s.config().getWindowOverlap());
+        if (w == Integer.MAX_VALUE) {
+          break;
+        }
+      }
+      window = w;
+    }
     ObjectNode body = request.body().deepCopy();
     Set<String> blocked = new LinkedHashSet<>();
     Map<String, Integer> seen = new LinkedHashMap<>();
     boolean[] changed = {false};
     visitPrompt(body, request.endpoint(), (text, role, jsonString) -> {
+      // Normalised once for every detector.
+      NormalizedText normalized = NormalizedText.of(text);
       if (rules.promptAttackOn() && attackRole(role)
-          && PromptAttackDetector.standard().score(NormalizedText.fold(text)) >= rules.promptAttackThreshold()) {
+          && PromptAttackDetector.standard().score(normalized.folded()) >= rules.promptAttackThreshold()) {
         seen.merge(PromptAttackDetector.CATEGORY, 1, Integer::sum);
         // Nothing to mask in a phrasing: anything short of block is monitor.
         if (rules.action(PromptAttackDetector.CATEGORY) == SafetyAction.BLOCK) {
           blocked.add(PromptAttackDetector.CATEGORY);
         }
       }
-      String out = apply(text, rules.detectors().scan(text), seen, blocked, true);
+      String out = apply(text, rules.detectors().scan(normalized), seen, blocked, true);
       changed[0] |= !out.equals(text);
       return out;
     });
@@ -82,6 +110,21 @@ public final class SafetyStage implements Stage {
       return Decision.reject(new ApiError(rules.blockStatus(), "invalid_request_error", "content_filter",
           "The prompt was refused by the gateway's content policy (" + String.join(", ", blocked) + ")."));
     }
+    if (!scanners.isEmpty()) {
+      // Scanners read the prompt as the backend will, so tokenized and masked values never leave.
+      List<Verdict> verdicts = exchange.gateway().scanners().check(scanners, promptRequest(exchange, body));
+      Set<String> unavailable = new LinkedHashSet<>();
+      judge(exchange, "prompt", verdicts, blocked, unavailable);
+      if (!blocked.isEmpty()) {
+        return Decision.reject(new ApiError(rules.blockStatus(), "invalid_request_error", "content_filter",
+            "The prompt was refused by the gateway's content policy (" + String.join(", ", blocked) + ")."));
+      }
+      if (!unavailable.isEmpty()) {
+        return Decision.reject(new ApiError(503, "server_error", "content_filter_unavailable",
+            "The prompt could not be checked by content scanner " + String.join(", ", unavailable)
+                + ", and the policy refuses unchecked prompts."));
+      }
+    }
     if (changed[0]) {
       byte[] bytes = Json.bytes(body);
       mutation.replaceBody(bytes);
@@ -89,6 +132,71 @@ public final class SafetyStage implements Stage {
       exchange.requestBody(bytes);
     }
     return Decision.proceed();
+  }
+
+  /** The prompt as scanners read it: all its text, the user's turns, and tool results as documents. */
+  private static ScanRequest promptRequest(ExchangeState exchange, ObjectNode body) {
+    StringBuilder all = new StringBuilder();
+    StringBuilder user = new StringBuilder();
+    List<String> documents = new ArrayList<>();
+    visitPrompt(body, exchange.request().endpoint(), (text, role, jsonString) -> {
+      if (!text.isEmpty()) {
+        (all.isEmpty() ? all : all.append('\n')).append(text);
+        if (role == null || role.equals("user")) {
+          (user.isEmpty() ? user : user.append('\n')).append(text);
+        } else if (role.equals("tool") || role.equals("function")) {
+          documents.add(text);
+        }
+      }
+      return text;
+    });
+    return new ScanRequest("prompt", exchange.request().model(), exchange.caller().name(), all.toString(),
+        user.toString(), documents);
+  }
+
+  /**
+   * Reads scanners' verdicts: a flagged text adds "scanner: categories" to {@code blocked} when the
+   * scanner blocks; a scanner that could not answer and fails closed adds itself to
+   * {@code unavailable}. Each flag and failure is a metric and an audit line, without the text.
+   */
+  private void judge(ExchangeState exchange, String direction, List<Verdict> verdicts, Set<String> blocked,
+      Set<String> unavailable) {
+    String consumer = exchange.caller() == null ? "" : exchange.caller().name();
+    String model = exchange.request() == null ? "" : exchange.request().model();
+    for (Verdict v : verdicts) {
+      ExternalScanner scanner = exchange.gateway().scanners().get(v.scanner());
+      if (v.flagged()) {
+        SafetyAction action = scanner.config().getAction();
+        if (action == SafetyAction.BLOCK) {
+          blocked.add(v.scanner() + ": " + String.join(", ", v.categories()));
+        }
+        String name = action.name().toLowerCase(Locale.ROOT);
+        Counter.builder("weir.safety.findings").description("Content-safety findings, by category and action")
+            .tag("category", v.scanner()).tag("action", name).tag("consumer", consumer).tag("direction", direction)
+            .register(exchange.gateway().metrics().registry()).increment();
+        audit.info("content_safety consumer={} model={} direction={} category={} action={} scanner_categories={}",
+            consumer, model, direction, v.scanner(), name, String.join(",", v.categories()));
+      } else if (v.failed()) {
+        boolean closed = scanner.config().getOnFailure() != dev.weir.config.v1.FailureMode.OPEN;
+        if (closed) {
+          unavailable.add(v.scanner() + " (" + v.failure() + ")");
+        }
+        audit.info("content_safety_scanner_failed consumer={} model={} direction={} scanner={} failure={} mode={}",
+            consumer, model, direction, v.scanner(), v.failure(), closed ? "closed" : "open");
+      }
+    }
+  }
+
+  /** Scanners' verdicts on an answer text: flagged and failed-closed alike end it with content_filter. */
+  private void scanAnswer(ExchangeState exchange, String text, boolean windowed, Set<String> blocked) {
+    if (text.isBlank()) {
+      return;
+    }
+    Set<String> unavailable = new LinkedHashSet<>();
+    judge(exchange, "answer", exchange.gateway().scanners().checkAnswer(answerScanners, ScanRequest.answer(
+        exchange.request() == null ? "" : exchange.request().model(), exchange.caller().name(), text), windowed),
+        blocked, unavailable);
+    blocked.addAll(unavailable);
   }
 
   private static boolean attackRole(String role) {
@@ -198,7 +306,7 @@ public final class SafetyStage implements Stage {
   // --- answers ---
 
   private boolean answersMatter(ExchangeState exchange) {
-    return exchange.served() && (rules.scansAnswers() || !placeholders.isEmpty());
+    return exchange.served() && (rules.scansAnswers() || !placeholders.isEmpty() || !answerScanners.isEmpty());
   }
 
   @Override
@@ -229,19 +337,19 @@ public final class SafetyStage implements Stage {
       List<Runnable> edits = new ArrayList<>();
       ObjectNode message = choice.path("message") instanceof ObjectNode m ? m : null;
       if (message != null && message.path("content").isTextual()) {
-        String out = answerText(message.get("content").asText(), false, seen, blocked);
+        String out = answerText(exchange, message.get("content").asText(), false, seen, blocked);
         edits.add(() -> message.put("content", out));
       }
       if (message != null) {
         for (JsonNode call : message.path("tool_calls")) {
           if (call.path("function") instanceof ObjectNode fn && fn.path("arguments").isTextual()) {
-            String out = answerText(fn.get("arguments").asText(), true, seen, blocked);
+            String out = answerText(exchange, fn.get("arguments").asText(), true, seen, blocked);
             edits.add(() -> fn.put("arguments", out));
           }
         }
       }
       if (choice.path("text").isTextual()) {
-        String out = answerText(choice.get("text").asText(), false, seen, blocked);
+        String out = answerText(exchange, choice.get("text").asText(), false, seen, blocked);
         edits.add(() -> choice.put("text", out));
       }
       if (!blocked.isEmpty()) {
@@ -266,15 +374,19 @@ public final class SafetyStage implements Stage {
   }
 
   /** Checks (when the policy says so), then restores: values the model was given come back. */
-  private String answerText(String text, boolean jsonString, Map<String, Integer> seen, Set<String> blocked) {
+  private String answerText(ExchangeState exchange, String text, boolean jsonString, Map<String, Integer> seen,
+      Set<String> blocked) {
     String checked = rules.scansAnswers() ? apply(text, rules.detectors().scan(text), seen, blocked, false) : text;
+    if (!answerScanners.isEmpty() && blocked.isEmpty()) {
+      scanAnswer(exchange, checked, false, blocked);
+    }
     return placeholders.restore(checked, jsonString);
   }
 
   /** One event of a stream: text fields hold back their unsafe tail, the rest goes on checked. */
   private void streamed(ExchangeState exchange, ResponseChunk chunk) {
     if (chunk.isDone()) {
-      String flush = flushAll(chunk);
+      String flush = flushAll(exchange);
       if (flush != null) {
         chunk.insertBefore(flush);
       }
@@ -301,24 +413,24 @@ public final class SafetyStage implements Stage {
       boolean last = choice.hasNonNull("finish_reason");
       ObjectNode delta = choice.path("delta") instanceof ObjectNode d ? d : null;
       if (delta != null && delta.path("content").isTextual()) {
-        delta.put("content", release("c" + index, delta.get("content").asText(), false, seen, blocked));
+        delta.put("content", release(exchange, "c" + index, delta.get("content").asText(), false, seen, blocked));
         changed = true;
       }
       if (delta != null) {
         for (JsonNode call : delta.path("tool_calls")) {
           if (call.path("function") instanceof ObjectNode fn && fn.path("arguments").isTextual()) {
             String key = "t" + index + "." + call.path("index").asInt(0);
-            fn.put("arguments", release(key, fn.get("arguments").asText(), true, seen, blocked));
+            fn.put("arguments", release(exchange, key, fn.get("arguments").asText(), true, seen, blocked));
             changed = true;
           }
         }
       }
       if (choice.path("text").isTextual()) {
-        choice.put("text", release("x" + index, choice.get("text").asText(), false, seen, blocked));
+        choice.put("text", release(exchange, "x" + index, choice.get("text").asText(), false, seen, blocked));
         changed = true;
       }
       if (last && blocked.isEmpty()) {
-        changed |= flushChoice(choice, index, seen, blocked);
+        changed |= flushChoice(exchange, choice, index, seen, blocked);
       }
     }
     record(exchange, "answer", seen);
@@ -337,19 +449,41 @@ public final class SafetyStage implements Stage {
    * (a rule such as "password: value" needs its keyword); a finding the cut would split moves
    * the cut to its start, so no value leaves in halves.
    */
-  private String release(String key, String piece, boolean jsonString, Map<String, Integer> seen,
-      Set<String> blocked) {
+  private String release(ExchangeState exchange, String key, String piece, boolean jsonString,
+      Map<String, Integer> seen, Set<String> blocked) {
     StringBuilder buf = pending.computeIfAbsent(key, k -> new StringBuilder());
     buf.append(piece);
     String text = buf.toString();
     int end = HoldBack.safeEnd(text, rules.scansAnswers(), rules.detectors().blocklist(),
         placeholders.isEmpty() ? null : placeholders);
-    return emit(key, buf, text, end, jsonString, seen, blocked);
+    return pass(exchange, key, emit(key, buf, text, end, seen, blocked), jsonString, false, blocked);
+  }
+
+  /**
+   * Checked text of a field on its way out: restored at once when no scanner reads answers, else
+   * held until the window is full (or the field ends), scanned with the previous window's last
+   * {@code overlap} characters, and released whole.
+   */
+  private String pass(ExchangeState exchange, String key, String ready, boolean jsonString, boolean last,
+      Set<String> blocked) {
+    if (answerScanners.isEmpty()) {
+      return ready.isEmpty() ? "" : placeholders.restore(ready, jsonString);
+    }
+    StringBuilder held = gate.computeIfAbsent(key, k -> new StringBuilder()).append(ready);
+    if (held.isEmpty() || !last && held.length() < window) {
+      return "";
+    }
+    String text = held.toString();
+    String all = gateTail.getOrDefault(key, "") + text;
+    scanAnswer(exchange, all, true, blocked);
+    gateTail.put(key, all.substring(Math.max(0, all.length() - overlap)));
+    held.setLength(0);
+    return placeholders.restore(text, jsonString);
   }
 
   /** Releases {@code text[0, end)} of a field, checked and restored, keeping the rest pending. */
-  private String emit(String key, StringBuilder buf, String text, int end, boolean jsonString,
-      Map<String, Integer> seen, Set<String> blocked) {
+  private String emit(String key, StringBuilder buf, String text, int end, Map<String, Integer> seen,
+      Set<String> blocked) {
     String ready;
     if (rules.scansAnswers()) {
       String context = released.getOrDefault(key, "");
@@ -379,11 +513,12 @@ public final class SafetyStage implements Stage {
       ready = text.substring(0, end);
     }
     buf.delete(0, end);
-    return end == 0 ? "" : placeholders.restore(ready, jsonString);
+    return end == 0 ? "" : ready;
   }
 
   /** The choice finished: whatever its fields still hold goes out in this event. */
-  private boolean flushChoice(ObjectNode choice, int index, Map<String, Integer> seen, Set<String> blocked) {
+  private boolean flushChoice(ExchangeState exchange, ObjectNode choice, int index, Map<String, Integer> seen,
+      Set<String> blocked) {
     boolean changed = false;
     for (Iterator<Map.Entry<String, StringBuilder>> it = pending.entrySet().iterator(); it.hasNext(); ) {
       Map.Entry<String, StringBuilder> e = it.next();
@@ -393,10 +528,11 @@ public final class SafetyStage implements Stage {
         continue;
       }
       it.remove();
-      if (rest.isEmpty()) {
+      String ready = rest.isEmpty() ? "" : emit(key, e.getValue(), rest, rest.length(), seen, blocked);
+      String out = pass(exchange, key, ready, key.startsWith("t"), true, blocked);
+      if (out.isEmpty()) {
         continue;
       }
-      String out = emit(key, e.getValue(), rest, rest.length(), key.startsWith("t"), seen, blocked);
       ObjectNode delta = choice.path("delta") instanceof ObjectNode d ? d : choice.putObject("delta");
       switch (key.charAt(0)) {
         case 'c' -> delta.put("content", delta.path("content").asText("") + out);
@@ -414,8 +550,9 @@ public final class SafetyStage implements Stage {
   }
 
   /** At [DONE]: an event carrying whatever is still held (a stream that never sent finish_reason). */
-  private String flushAll(ResponseChunk done) {
-    if (cutOff || pending.values().stream().allMatch(b -> b.isEmpty())) {
+  private String flushAll(ExchangeState exchange) {
+    if (cutOff || pending.values().stream().allMatch(b -> b.isEmpty())
+        && gate.values().stream().allMatch(b -> b.isEmpty())) {
       return null;
     }
     ObjectNode event = Json.MAPPER.createObjectNode().put("object", "chat.completion.chunk");
@@ -428,7 +565,7 @@ public final class SafetyStage implements Stage {
       ObjectNode choice = choices.addObject().put("index", i);
       choice.putObject("delta");
       choice.putNull("finish_reason");
-      flushChoice(choice, i, seen, blocked);
+      flushChoice(exchange, choice, i, seen, blocked);
     }
     if (!blocked.isEmpty()) {
       return contentFilterEvent(event, choices).toString();
