@@ -82,6 +82,49 @@ public final class RedisServerProcess implements AutoCloseable {
     }
   }
 
+  /**
+   * Starts {@code size} cluster-enabled servers and joins them into one Redis Cluster with
+   * {@code redis-cli --cluster create} (Debian's redis-tools), returning once every node reports
+   * {@code cluster_state:ok}. The caller closes the nodes.
+   */
+  public static java.util.List<RedisServerProcess> startCluster(int size) throws IOException, InterruptedException {
+    java.util.List<RedisServerProcess> nodes = new java.util.ArrayList<>();
+    try {
+      for (int i = 0; i < size; i++) {
+        nodes.add(new RedisServerProcess(java.util.List.of("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")));
+      }
+      java.util.List<String> create = new java.util.ArrayList<>(java.util.List.of("redis-cli", "--cluster", "create"));
+      nodes.forEach(n -> create.add("127.0.0.1:" + n.port()));
+      create.addAll(java.util.List.of("--cluster-replicas", "0", "--cluster-yes"));
+      Process p = new ProcessBuilder(create).redirectErrorStream(true).start();
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
+        throw new IOException("redis-cli --cluster create failed: " + out);
+      }
+      for (int i = 0; i < 100 && !nodes.stream().allMatch(RedisServerProcess::clusterOk); i++) {
+        Thread.sleep(100);
+      }
+      return nodes;
+    } catch (IOException | InterruptedException | RuntimeException e) {
+      for (RedisServerProcess n : nodes) {
+        n.close();
+      }
+      throw e;
+    }
+  }
+
+  private static boolean clusterOk(RedisServerProcess node) {
+    try (Socket s = new Socket("127.0.0.1", node.port)) {
+      s.setSoTimeout(1000);
+      s.getOutputStream().write("CLUSTER INFO\r\n".getBytes(StandardCharsets.UTF_8));
+      byte[] buf = new byte[4096];
+      int len = s.getInputStream().read(buf);
+      return new String(buf, 0, Math.max(0, len), StandardCharsets.UTF_8).contains("cluster_state:ok");
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
   /** Sends one inline command and returns the first reply line (null when nothing answers). */
   public String command(String command) {
     try (Socket s = new Socket("127.0.0.1", port)) {

@@ -10,7 +10,6 @@ import dev.weir.testkit.RedisServerProcess;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /** The cache's Redis store on a real 3-node Redis Cluster: entries, the cap, the channel, flushes. */
@@ -18,20 +17,8 @@ class CacheRedisClusterIT {
 
   @Test
   void theCacheStoreWorksOnARedisClusterWithEveryKeyInOneSlot() throws Exception {
-    List<RedisServerProcess> nodes = new ArrayList<>();
+    List<RedisServerProcess> nodes = RedisServerProcess.startCluster(3);
     try {
-      for (int i = 0; i < 3; i++) {
-        nodes.add(new RedisServerProcess(List.of("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")));
-      }
-      List<String> create = new ArrayList<>(List.of("redis-cli", "--cluster", "create"));
-      nodes.forEach(n -> create.add("127.0.0.1:" + n.port()));
-      create.addAll(List.of("--cluster-replicas", "0", "--cluster-yes"));
-      Process p = new ProcessBuilder(create).redirectErrorStream(true).start();
-      String out = new String(p.getInputStream().readAllBytes());
-      assertTrue(p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0, out);
-      for (int i = 0; i < 100 && !nodes.stream().allMatch(CacheRedisClusterIT::clusterOk); i++) {
-        Thread.sleep(100);
-      }
       RedisServerProcess entry = nodes.get(0);
       List<String> events = new CopyOnWriteArrayList<>();
       try (RedisCacheStore store = new RedisCacheStore(RedisSettings.newBuilder()
@@ -63,17 +50,6 @@ class CacheRedisClusterIT {
       for (RedisServerProcess n : nodes) {
         n.close();
       }
-    }
-  }
-
-  private static boolean clusterOk(RedisServerProcess n) {
-    try (java.net.Socket s = new java.net.Socket("127.0.0.1", n.port())) {
-      s.getOutputStream().write("CLUSTER INFO\r\n".getBytes());
-      byte[] buf = new byte[4096];
-      int len = s.getInputStream().read(buf);
-      return new String(buf, 0, Math.max(0, len)).contains("cluster_state:ok");
-    } catch (java.io.IOException e) {
-      return false;
     }
   }
 }

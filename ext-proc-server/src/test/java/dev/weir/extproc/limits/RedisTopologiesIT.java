@@ -8,7 +8,6 @@ import dev.weir.config.v1.RedisSettings;
 import dev.weir.testkit.RedisServerProcess;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -39,23 +38,8 @@ class RedisTopologiesIT {
 
   @Test
   void worksOnARedisCluster() throws Exception {
-    List<RedisServerProcess> nodes = new ArrayList<>();
+    List<RedisServerProcess> nodes = RedisServerProcess.startCluster(3);
     try {
-      for (int i = 0; i < 3; i++) {
-        nodes.add(new RedisServerProcess(List.of("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")));
-      }
-      List<String> create = new ArrayList<>(List.of("redis-cli", "--cluster", "create"));
-      nodes.forEach(n -> create.add("127.0.0.1:" + n.port()));
-      create.addAll(List.of("--cluster-replicas", "0", "--cluster-yes"));
-      Process p = new ProcessBuilder(create).redirectErrorStream(true).start();
-      String out = new String(p.getInputStream().readAllBytes());
-      assertTrue(p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0, out);
-      for (int i = 0; i < 100; i++) {
-        if (nodes.stream().allMatch(n -> clusterOk(n))) {
-          break;
-        }
-        Thread.sleep(100);
-      }
       try (RedisLimitStore store = new RedisLimitStore(RedisSettings.newBuilder()
           .setUri("redis://127.0.0.1:" + nodes.get(0).port()).setCluster(true).setTimeoutMillis(1000).build(), "t:")) {
         exercise(store);
@@ -66,17 +50,6 @@ class RedisTopologiesIT {
       for (RedisServerProcess n : nodes) {
         n.close();
       }
-    }
-  }
-
-  private static boolean clusterOk(RedisServerProcess n) {
-    try (java.net.Socket s = new java.net.Socket("127.0.0.1", n.port())) {
-      s.getOutputStream().write("CLUSTER INFO\r\n".getBytes());
-      byte[] buf = new byte[4096];
-      int len = s.getInputStream().read(buf);
-      return new String(buf, 0, Math.max(0, len)).contains("cluster_state:ok");
-    } catch (java.io.IOException e) {
-      return false;
     }
   }
 
