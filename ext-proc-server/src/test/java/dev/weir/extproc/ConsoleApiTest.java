@@ -35,7 +35,7 @@ class ConsoleApiTest {
         models: [ { name: m, pool: p } ]
         consumers: [ { name: team, keys: [ "%s" ], models: [ "*" ] } ]
         security: { adminToken: { env: ADMIN } }
-        console: { controlPlaneUrl: "http://127.0.0.1:%d" }
+        controlPlaneAdminUrl: "http://127.0.0.1:%d"
         """.formatted(ApiKeys.hash("sk-team"), nothingListens), upstream, Map.of("ADMIN", TOKEN));
     base = "http://127.0.0.1:" + gw.server.adminPort();
   }

@@ -91,7 +91,7 @@ class ConsoleBrowserIT {
           - { name: team-b, keys: [ "%s" ], models: [ "*" ], limits: [ tpm-b ] }
           - { name: team-c, keys: [ "%s" ], models: [ "*" ] }
         security: { adminToken: { env: ADMIN_TOKEN } }
-        console: { controlPlaneUrl: "http://127.0.0.1:%d" }
+        controlPlaneAdminUrl: "http://127.0.0.1:%d"
         """.formatted(primary.url(), secondary.url(), ApiKeys.hash(KEY_A), ApiKeys.hash(KEY_B),
         ApiKeys.hash(KEY_C), controlPlaneAdminPort);
   }

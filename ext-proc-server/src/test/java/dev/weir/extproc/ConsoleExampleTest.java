@@ -28,26 +28,30 @@ class ConsoleExampleTest {
   @Test
   void theExampleLoadsWithItsControlPlaneAndToken() throws Exception {
     GatewayConfig config = new ConfigLoader(ENV::get, true).load(EXAMPLE);
-    assertEquals("http://127.0.0.1:18001", config.getConsole().getControlPlaneUrl());
+    assertEquals("http://127.0.0.1:18001", config.getControlPlaneAdminUrl());
     assertEquals("WEIR_CONTROL_PLANE_TOKEN", config.getConsole().getControlPlaneToken().getEnv());
   }
 
   static String refusal(String console) {
+    return refusal("console", console);
+  }
+
+  static String refusal(String key, String value) {
     String yaml = """
         backends: [ { name: b, provider: openai-compatible, url: "http://127.0.0.1:1" } ]
         pools: [ { name: p, members: [ { backend: b } ] } ]
         models: [ { name: m, pool: p } ]
-        console: %s
-        """.formatted(console);
+        %s: %s
+        """.formatted(key, value);
     return assertThrows(ConfigException.class, () -> new ConfigLoader(ENV::get, true).parse(yaml, "t", null))
         .getMessage();
   }
 
   @Test
   void aConsoleThatWouldSendTheTokenInClearOrAnywhereElseIsRefused() throws Exception {
-    assertTrue(refusal("{ controlPlaneUrl: \"http://xds.internal:18001\" }")
-        .contains("console.controlPlaneUrl (line 4): plain http is only allowed to a loopback address"));
-    assertTrue(refusal("{ controlPlaneUrl: \"https://xds.internal:18001/admin?x=1\" }")
+    assertTrue(refusal("controlPlaneAdminUrl", "\"http://xds.internal:18001\"")
+        .contains("controlPlaneAdminUrl (line 4): plain http is only allowed to a loopback address"));
+    assertTrue(refusal("controlPlaneAdminUrl", "\"https://xds.internal:18001/admin?x=1\"")
         .contains("write http(s)://host[:port]"));
     assertTrue(refusal("{ controlPlaneToken: { env: NOT_SET_ANYWHERE } }").contains("console.controlPlaneToken"));
     assertTrue(refusal("{ controlPlaneToken: { entra: { tenantId: t, clientId: c } } }")
@@ -56,8 +60,8 @@ class ConsoleExampleTest {
         backends: [ { name: b, provider: openai-compatible, url: "http://127.0.0.1:1" } ]
         pools: [ { name: p, members: [ { backend: b } ] } ]
         models: [ { name: m, pool: p } ]
-        console: { controlPlaneUrl: "https://xds.internal:18001" }
+        controlPlaneAdminUrl: "https://xds.internal:18001"
         """, "t", null);
-    assertEquals("https://xds.internal:18001", https.getConsole().getControlPlaneUrl());
+    assertEquals("https://xds.internal:18001", https.getControlPlaneAdminUrl());
   }
 }

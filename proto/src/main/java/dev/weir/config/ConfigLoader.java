@@ -280,38 +280,32 @@ public final class ConfigLoader {
       checkPort("extProc.adminPort", config.getExtProc().getAdminPort());
       checkPort("controlPlane.adsPort", config.getControlPlane().getAdsPort());
       checkPort("controlPlane.adminPort", config.getControlPlane().getAdminPort());
-      try {
-        URI admin = new URI(config.getControlPlaneAdminUrl());
-        if (!("http".equals(admin.getScheme()) || "https".equals(admin.getScheme())) || admin.getHost() == null) {
-          add("controlPlaneAdminUrl", "must be an http:// or https:// URL");
-        }
-      } catch (URISyntaxException e) {
-        add("controlPlaneAdminUrl", "is not a URL: " + e.getMessage());
-      }
+      checkControlPlaneAdminUrl(config.getControlPlaneAdminUrl());
       checkSecurity(config.getSecurity());
       checkConsole(config.getConsole());
       ObservabilityRules.check(config, this::add);
     }
 
-    private void checkConsole(dev.weir.config.v1.ConsoleSettings console) {
-      String url = console.getControlPlaneUrl();
-      if (!url.isEmpty()) {
-        java.net.URI uri;
-        try {
-          uri = new java.net.URI(url);
-        } catch (java.net.URISyntaxException e) {
-          uri = null;
-        }
-        if (uri == null || uri.getHost() == null || !("http".equals(uri.getScheme()) || "https".equals(uri.getScheme()))
-            || !(uri.getRawPath() == null || uri.getRawPath().isEmpty() || uri.getRawPath().equals("/"))
-            || uri.getRawQuery() != null) {
-          add("console.controlPlaneUrl", "write http(s)://host[:port], found \"" + url + "\"");
-        } else if ("http".equals(uri.getScheme()) && !isLoopbackName(uri.getHost())) {
-          // The control plane's admin token goes with every call: never in clear over a network.
-          add("console.controlPlaneUrl", "plain http is only allowed to a loopback address (127.0.0.1, ::1,"
-              + " localhost); use https to reach " + uri.getHost());
-        }
+    /** The breaker's reports and the console's drains carry the control plane's token to this URL. */
+    private void checkControlPlaneAdminUrl(String url) {
+      URI uri;
+      try {
+        uri = new URI(url);
+      } catch (URISyntaxException e) {
+        uri = null;
       }
+      if (uri == null || uri.getHost() == null || !("http".equals(uri.getScheme()) || "https".equals(uri.getScheme()))
+          || !(uri.getRawPath() == null || uri.getRawPath().isEmpty() || uri.getRawPath().equals("/"))
+          || uri.getRawQuery() != null) {
+        add("controlPlaneAdminUrl", "write http(s)://host[:port], found \"" + url + "\"");
+      } else if ("http".equals(uri.getScheme()) && !isLoopbackName(uri.getHost())) {
+        // The control plane's admin token goes with every call: never in clear over a network.
+        add("controlPlaneAdminUrl", "plain http is only allowed to a loopback address (127.0.0.1, ::1,"
+            + " localhost); use https to reach " + uri.getHost());
+      }
+    }
+
+    private void checkConsole(dev.weir.config.v1.ConsoleSettings console) {
       if (console.hasControlPlaneToken()) {
         var source = console.getControlPlaneToken().getSourceCase();
         if (source == dev.weir.config.v1.Credential.SourceCase.SOURCE_NOT_SET

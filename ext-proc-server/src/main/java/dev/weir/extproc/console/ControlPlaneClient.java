@@ -24,9 +24,9 @@ public final class ControlPlaneClient {
   /** A control plane answer: status and body; status 0 when it could not be reached. */
   public record Reply(int status, String body) {}
 
-  /** Where the control plane's admin API is for {@code config}: console.controlPlaneUrl or loopback. */
+  /** Where the control plane's admin API is for {@code config}: controlPlaneAdminUrl or loopback. */
   static String baseUrl(GatewayConfig config) {
-    String url = config.getConsole().getControlPlaneUrl();
+    String url = config.getControlPlaneAdminUrl();
     if (url.isEmpty()) {
       return "http://127.0.0.1:" + config.getControlPlane().getAdminPort();
     }
