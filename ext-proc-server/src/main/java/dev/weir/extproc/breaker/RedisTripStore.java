@@ -1,15 +1,10 @@
 package dev.weir.extproc.breaker;
 
 import dev.weir.config.v1.RedisSettings;
-import io.lettuce.core.ClientOptions;
-import io.lettuce.core.RedisClient;
+import dev.weir.extproc.redis.RedisConnector;
 import io.lettuce.core.RedisException;
-import io.lettuce.core.RedisURI;
 import io.lettuce.core.ScriptOutputType;
-import io.lettuce.core.cluster.ClusterClientOptions;
-import io.lettuce.core.cluster.RedisClusterClient;
 import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
-import java.time.Duration;
 import java.util.function.LongSupplier;
 
 /**
@@ -23,8 +18,8 @@ import java.util.function.LongSupplier;
  * trip ends, so a member whose probe never came is not kept forever.
  *
  * <p>Blocking: calls wait on Lettuce's sync API for at most the configured {@code timeoutMillis};
- * exchanges run on virtual threads. A failure is a {@link RedisException}; {@link Breakers} fails
- * open on it.
+ * exchanges run on virtual threads; {@link RedisConnector} opens the connection. A failure is a
+ * {@link RedisException}; {@link Breakers} fails open on it.
  */
 public final class RedisTripStore implements TripStore {
   static final String PREFIX = "weir:breaker:";
@@ -45,59 +40,16 @@ public final class RedisTripStore implements TripStore {
       """;
   private static final long KEEP_AFTER_MILLIS = 3_600_000;
 
-  private final RedisSettings settings;
-  private final Object connectLock = new Object();
-  private volatile RedisClusterCommands<String, String> commands;
-  private volatile Runnable shutdown;
-  private volatile long lastConnectAttempt;
+  private final RedisConnector<RedisClusterCommands<String, String>> connector;
   private volatile LongSupplier clock = System::currentTimeMillis;
 
   /** Does not connect yet: the first use does, so a gateway starts while Redis is down. */
   public RedisTripStore(RedisSettings settings) {
-    this.settings = settings;
+    this.connector = new RedisConnector<>(settings, RedisConnector.Connections::sync);
   }
 
   private RedisClusterCommands<String, String> commands() {
-    RedisClusterCommands<String, String> c = commands;
-    if (c != null) {
-      return c;
-    }
-    synchronized (connectLock) {
-      if (commands == null) {
-        long now = System.currentTimeMillis();
-        if (now - lastConnectAttempt < 1000) {
-          // A down Redis costs each exchange microseconds, not a connect timeout.
-          throw new RedisException("Redis not connected (retrying every second)");
-        }
-        lastConnectAttempt = now;
-        RedisURI uri = RedisURI.create(settings.getUri());
-        uri.setTimeout(Duration.ofMillis(settings.getTimeoutMillis()));
-        if (settings.getCluster()) {
-          RedisClusterClient client = RedisClusterClient.create(uri);
-          client.setOptions(ClusterClientOptions.builder()
-              .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
-          try {
-            commands = client.connect().sync();
-          } catch (RedisException e) {
-            client.shutdown();
-            throw e;
-          }
-          shutdown = client::shutdown;
-        } else {
-          RedisClient client = RedisClient.create(uri);
-          client.setOptions(ClientOptions.builder()
-              .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
-          try {
-            commands = client.connect().sync();
-          } catch (RedisException e) {
-            client.shutdown();
-            throw e;
-          }
-          shutdown = client::shutdown;
-        }
-      }
-      return commands;
-    }
+    return connector.get();
   }
 
   @Override
@@ -146,9 +98,6 @@ public final class RedisTripStore implements TripStore {
 
   @Override
   public void close() {
-    Runnable s = shutdown;
-    if (s != null) {
-      s.run();
-    }
+    connector.close();
   }
 }

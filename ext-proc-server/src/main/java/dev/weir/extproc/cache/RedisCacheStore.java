@@ -1,16 +1,10 @@
 package dev.weir.extproc.cache;
 
 import dev.weir.config.v1.RedisSettings;
-import io.lettuce.core.AbstractRedisClient;
-import io.lettuce.core.ClientOptions;
+import dev.weir.extproc.redis.RedisConnector;
 import io.lettuce.core.KeyValue;
 import io.lettuce.core.Range;
-import io.lettuce.core.RedisClient;
-import io.lettuce.core.RedisException;
-import io.lettuce.core.RedisURI;
 import io.lettuce.core.ScriptOutputType;
-import io.lettuce.core.cluster.ClusterClientOptions;
-import io.lettuce.core.cluster.RedisClusterClient;
 import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
 import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.codec.RedisCodec;
@@ -18,7 +12,6 @@ import io.lettuce.core.codec.StringCodec;
 import io.lettuce.core.pubsub.RedisPubSubAdapter;
 import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
 import java.nio.charset.StandardCharsets;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
@@ -32,9 +25,9 @@ import org.slf4j.LoggerFactory;
  * own semantic index. Any Redis failure is reported as an exception the caller turns into a miss.
  *
  * <p>Blocking: calls wait on Lettuce's sync API for at most the configured {@code timeoutMillis};
- * exchanges run on virtual threads, so a wait never holds a Netty event loop. While disconnected,
- * commands are rejected at once rather than queued. Standalone, Sentinel and ({@code redis.cluster})
- * Cluster URIs.
+ * exchanges run on virtual threads, so a wait never holds a Netty event loop. {@link RedisConnector}
+ * opens the connections (standalone, Sentinel and, with {@code redis.cluster}, Cluster): while
+ * disconnected, commands are rejected at once rather than queued.
  */
 public final class RedisCacheStore implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(RedisCacheStore.class);
@@ -61,14 +54,8 @@ public final class RedisCacheStore implements AutoCloseable {
       """;
   private static final RedisCodec<String, byte[]> CODEC = RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE);
 
-  private final RedisSettings settings;
   private final int maxEntries;
-  private final Object connectLock = new Object();
-  private volatile AbstractRedisClient client;
-  private volatile RedisClusterCommands<String, byte[]> commands;
-  private volatile StatefulRedisPubSubConnection<String, String> pubSub;
-  private volatile long lastConnectAttempt;
-  private final Consumer<String> onEvent;
+  private final RedisConnector<RedisClusterCommands<String, byte[]>> connector;
 
   /**
    * Does not connect yet: the first use does, so a gateway starts while Redis is down.
@@ -77,74 +64,32 @@ public final class RedisCacheStore implements AutoCloseable {
    *     {@code flush <consumer> <model>}, {@code *} for any), this replica's own included
    */
   public RedisCacheStore(RedisSettings settings, int maxEntries, Consumer<String> onEvent) {
-    this.settings = settings;
     this.maxEntries = maxEntries;
-    this.onEvent = onEvent;
+    this.connector = new RedisConnector<>(settings, connections -> {
+      RedisClusterCommands<String, byte[]> sync = connections.sync(CODEC);
+      StatefulRedisPubSubConnection<String, String> sub = connections.pubSub();
+      sub.addListener(new RedisPubSubAdapter<>() {
+        @Override
+        public void message(String channel, String message) {
+          try {
+            onEvent.accept(message);
+          } catch (RuntimeException e) {
+            log.warn("cache event {} failed: {}", message, e.toString());
+          }
+        }
+      });
+      sub.sync().subscribe(CHANNEL);
+      return sync;
+    });
   }
 
   private RedisClusterCommands<String, byte[]> commands() {
-    RedisClusterCommands<String, byte[]> c = commands;
-    if (c != null) {
-      return c;
-    }
-    synchronized (connectLock) {
-      if (commands != null) {
-        return commands;
-      }
-      long now = System.currentTimeMillis();
-      if (now - lastConnectAttempt < 1000) {
-        throw new RedisException("Redis not connected (retrying every second)");
-      }
-      lastConnectAttempt = now;
-      RedisURI uri = RedisURI.create(settings.getUri());
-      uri.setTimeout(Duration.ofMillis(settings.getTimeoutMillis()));
-      RedisClusterClient cluster = settings.getCluster() ? RedisClusterClient.create(uri) : null;
-      RedisClient single = cluster == null ? RedisClient.create(uri) : null;
-      AbstractRedisClient created = cluster != null ? cluster : single;
-      try {
-        StatefulRedisPubSubConnection<String, String> sub;
-        RedisClusterCommands<String, byte[]> sync;
-        if (cluster != null) {
-          cluster.setOptions(ClusterClientOptions.builder()
-              .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
-          sync = cluster.connect(CODEC).sync();
-          sub = cluster.connectPubSub();
-        } else {
-          single.setOptions(ClientOptions.builder()
-              .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
-          sync = single.connect(CODEC).sync();
-          sub = single.connectPubSub();
-        }
-        sub.addListener(new RedisPubSubAdapter<>() {
-          @Override
-          public void message(String channel, String message) {
-            try {
-              onEvent.accept(message);
-            } catch (RuntimeException e) {
-              log.warn("cache event {} failed: {}", message, e.toString());
-            }
-          }
-        });
-        sub.sync().subscribe(CHANNEL);
-        client = created;
-        pubSub = sub;
-        commands = sync;
-        return commands;
-      } catch (RedisException e) {
-        created.shutdown();
-        throw e;
-      }
-    }
+    return connector.get();
   }
 
   /** Connects now if it can (at start, so this replica hears about new entries at once). */
   public boolean tryConnect() {
-    try {
-      commands();
-      return true;
-    } catch (RedisException e) {
-      return false;
-    }
+    return connector.tryConnect();
   }
 
   public CachedAnswer get(String partition, String key) {
@@ -216,9 +161,6 @@ public final class RedisCacheStore implements AutoCloseable {
 
   @Override
   public void close() {
-    AbstractRedisClient c = client;
-    if (c != null) {
-      c.shutdown();
-    }
+    connector.close();
   }
 }

@@ -1,19 +1,11 @@
 package dev.weir.extproc.limits;
 
 import dev.weir.config.v1.RedisSettings;
-import io.lettuce.core.ClientOptions;
-import io.lettuce.core.RedisClient;
+import dev.weir.extproc.redis.RedisConnector;
 import io.lettuce.core.RedisException;
 import io.lettuce.core.RedisNoScriptException;
-import io.lettuce.core.RedisURI;
 import io.lettuce.core.ScriptOutputType;
-import io.lettuce.core.api.StatefulRedisConnection;
-import io.lettuce.core.api.sync.RedisScriptingCommands;
-import io.lettuce.core.api.sync.RedisServerCommands;
-import io.lettuce.core.cluster.ClusterClientOptions;
-import io.lettuce.core.cluster.RedisClusterClient;
-import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
-import java.time.Duration;
+import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
 import java.util.List;
 
 /**
@@ -24,8 +16,9 @@ import java.util.List;
  *
  * <p>Blocking: calls wait on Lettuce's sync API for at most {@code timeoutMillis}. The ext_proc
  * server runs exchanges on virtual threads, so a wait parks a virtual thread, never a Netty
- * event loop. While disconnected, commands are rejected at once rather than queued, so an outage
- * costs each request microseconds, not the timeout; Lettuce reconnects by itself.
+ * event loop. {@link RedisConnector} opens the connection: while disconnected, commands are
+ * rejected at once rather than queued, so an outage costs each request microseconds, not the
+ * timeout. Every Redis failure is an {@link UnavailableException}; each limit fails open or closed.
  */
 public final class RedisLimitStore implements LimitStore, AutoCloseable {
   static final String WINDOW_RESERVE = """
@@ -101,76 +94,22 @@ public final class RedisLimitStore implements LimitStore, AutoCloseable {
       return {tonumber(redis.call('GET', KEYS[1]) or '0')}
       """;
 
-  private final RedisSettings settings;
   private final String prefix;
-  private final Object connectLock = new Object();
-  private volatile Connection connection;
-  private volatile long lastConnectAttempt;
+  private final RedisConnector<RedisClusterCommands<String, String>> connector;
   private volatile long clockOffsetMillis;
   private volatile long clockCheckedAt;
 
-  /** One live connection's command interfaces. */
-  private record Connection(AutoCloseable client, RedisScriptingCommands<String, String> scripts,
-      RedisServerCommands<String, String> server) {}
-
   /** Does not connect yet: the first use does, so a gateway can start while Redis is down. */
   public RedisLimitStore(RedisSettings settings, String prefix) {
-    this.settings = settings;
     this.prefix = prefix;
+    this.connector = new RedisConnector<>(settings, RedisConnector.Connections::sync);
   }
 
-  /**
-   * The connection, opening it if needed. Lettuce reconnects an established connection by
-   * itself; one never established is retried here, at most once a second.
-   */
-  private Connection connection() {
-    Connection c = connection;
-    if (c != null) {
-      return c;
-    }
-    synchronized (connectLock) {
-      if (connection != null) {
-        return connection;
-      }
-      long now = System.currentTimeMillis();
-      if (now - lastConnectAttempt < 1000) {
-        throw new UnavailableException("Redis not connected (retrying every second)", null);
-      }
-      lastConnectAttempt = now;
-      RedisURI uri = RedisURI.create(settings.getUri());
-      uri.setTimeout(Duration.ofMillis(settings.getTimeoutMillis()));
-      try {
-        if (settings.getCluster()) {
-          RedisClusterClient client = RedisClusterClient.create(uri);
-          client.setOptions(ClusterClientOptions.builder()
-              .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
-          connection = open(client::shutdown, () -> {
-            StatefulRedisClusterConnection<String, String> conn = client.connect();
-            return new Connection(client::shutdown, conn.sync(), conn.sync());
-          });
-        } else {
-          RedisClient client = RedisClient.create(uri);
-          client.setOptions(ClientOptions.builder()
-              .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
-          connection = open(client::shutdown, () -> {
-            StatefulRedisConnection<String, String> conn = client.connect();
-            return new Connection(client::shutdown, conn.sync(), conn.sync());
-          });
-        }
-      } catch (RedisException e) {
-        throw new UnavailableException("cannot connect to Redis: " + e.getMessage(), e);
-      }
-      return connection;
-    }
-  }
-
-  /** Connects, or shuts the client down again so a failed attempt leaks no threads. */
-  private static Connection open(Runnable shutdown, java.util.function.Supplier<Connection> connect) {
+  private RedisClusterCommands<String, String> commands() {
     try {
-      return connect.get();
+      return connector.get();
     } catch (RedisException e) {
-      shutdown.run();
-      throw e;
+      throw new UnavailableException(e.getMessage(), e);
     }
   }
 
@@ -212,7 +151,7 @@ public final class RedisLimitStore implements LimitStore, AutoCloseable {
     long local = System.currentTimeMillis();
     if (local - clockCheckedAt > 10_000) {
       try {
-        List<String> t = connection().server().time();
+        List<String> t = commands().time();
         long redis = Long.parseLong(t.get(0)) * 1000 + Long.parseLong(t.get(1)) / 1000;
         clockOffsetMillis = redis - System.currentTimeMillis();
         clockCheckedAt = local;
@@ -230,7 +169,7 @@ public final class RedisLimitStore implements LimitStore, AutoCloseable {
     }
     String[] keys = {prefix + key};
     String sha = Sha1.of(script);
-    RedisScriptingCommands<String, String> scripts = connection().scripts();
+    RedisClusterCommands<String, String> scripts = commands();
     try {
       try {
         return scripts.evalsha(sha, ScriptOutputType.MULTI, keys, argv);
@@ -249,14 +188,7 @@ public final class RedisLimitStore implements LimitStore, AutoCloseable {
 
   @Override
   public void close() {
-    Connection c = connection;
-    if (c != null) {
-      try {
-        c.client().close();
-      } catch (Exception e) {
-        // shutting down anyway
-      }
-    }
+    connector.close();
   }
 
   /** SHA-1 hex of a script, as EVALSHA wants it. */

@@ -1,13 +1,8 @@
 package dev.weir.extproc.usage;
 
 import dev.weir.config.v1.RedisSettings;
-import io.lettuce.core.ClientOptions;
-import io.lettuce.core.RedisClient;
-import io.lettuce.core.RedisURI;
-import io.lettuce.core.api.async.RedisHashAsyncCommands;
-import io.lettuce.core.api.async.RedisKeyAsyncCommands;
-import io.lettuce.core.cluster.ClusterClientOptions;
-import io.lettuce.core.cluster.RedisClusterClient;
+import dev.weir.extproc.redis.RedisConnector;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import java.time.Duration;
 import java.time.LocalDate;
 import java.util.HashMap;
@@ -33,89 +28,26 @@ public final class RedisUsageLedger implements UsageLedger {
   private final String prefix;
   private final long retentionSeconds;
   private final Duration timeout;
-  private final RedisSettings settings;
   private final Consumer<Throwable> onError;
-  private final Object connectLock = new Object();
-  private volatile Commands commands;
-  private long lastAttemptNanos = System.nanoTime() - 2_000_000_000L;
+  private final RedisConnector<RedisClusterAsyncCommands<String, String>> connector;
 
-  /** One open connection's command interfaces and how to close it. */
-  private record Commands(RedisHashAsyncCommands<String, String> hashes, RedisKeyAsyncCommands<String, String> keys,
-      Runnable shutdown) {}
-
-  /** Does not connect yet: the first use does, so a gateway starts while Redis is down. */
+  /** Starts connecting in the background, so a gateway starts while Redis is down. */
   public RedisUsageLedger(RedisSettings settings, String prefix, int retentionDays, Consumer<Throwable> onError) {
     this.prefix = prefix + "usage:";
     this.retentionSeconds = retentionDays * 86_400L;
     this.timeout = Duration.ofMillis(Math.max(1, settings.getTimeoutMillis()));
-    this.settings = settings;
     this.onError = onError;
-    Thread.ofVirtual().name("weir-usage-connect").start(() -> {
-      try {
-        commands();
-      } catch (RuntimeException e) {
-        // the first add retries (and counts the failure)
-      }
-    });
-  }
-
-  /** The connection, opened on first use; while Redis is unreachable, one attempt a second. */
-  private Commands commands() {
-    Commands c = commands;
-    if (c != null) {
-      return c;
-    }
-    synchronized (connectLock) {
-      if (commands != null) {
-        return commands;
-      }
-      long now = System.nanoTime();
-      if (now - lastAttemptNanos < 1_000_000_000L) {
-        throw new IllegalStateException("Redis not connected (retrying every second)");
-      }
-      lastAttemptNanos = now;
-      RedisURI uri = RedisURI.create(settings.getUri());
-      uri.setTimeout(timeout);
-      if (settings.getCluster()) {
-        RedisClusterClient client = RedisClusterClient.create(uri);
-        client.setOptions(ClusterClientOptions.builder()
-            .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
-        try {
-          var conn = client.connect();
-          commands = new Commands(conn.async(), conn.async(), client::shutdown);
-        } catch (RuntimeException e) {
-          client.shutdown();
-          throw e;
-        }
-      } else {
-        RedisClient client = RedisClient.create(uri);
-        client.setOptions(ClientOptions.builder()
-            .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
-        try {
-          var conn = client.connect();
-          commands = new Commands(conn.async(), conn.async(), client::shutdown);
-        } catch (RuntimeException e) {
-          client.shutdown();
-          throw e;
-        }
-      }
-      return commands;
-    }
+    this.connector = new RedisConnector<>(settings, RedisConnector.Connections::async);
+    connector.connectInBackground();
   }
 
   @Override
   public void add(Key key, UsageAmounts amounts) {
-    Commands c = commands;
+    RedisClusterAsyncCommands<String, String> c = connector.current();
     if (c == null) {
       // Connecting waits on the network: never on an exchange's thread. A background attempt retries.
       onError.accept(new IllegalStateException("Redis not connected"));
-      Thread.ofVirtual().start(() -> {
-        try {
-          commands();
-        } catch (RuntimeException e) {
-          // counted above
-        }
-      });
+      connector.connectInBackground();
       return;
     }
     String hash = prefix + key.day();
@@ -123,10 +55,10 @@ public final class RedisUsageLedger implements UsageLedger {
     long[] values = amounts.values();
     for (int i = 0; i < values.length; i++) {
       if (values[i] != 0) {
-        c.hashes().hincrby(hash, base + UsageAmounts.FIELDS.get(i), values[i]).exceptionally(this::failed);
+        c.hincrby(hash, base + UsageAmounts.FIELDS.get(i), values[i]).exceptionally(this::failed);
       }
     }
-    c.keys().expire(hash, retentionSeconds).exceptionally(this::failed);
+    c.expire(hash, retentionSeconds).exceptionally(this::failed);
   }
 
   private <T> T failed(Throwable t) {
@@ -136,10 +68,10 @@ public final class RedisUsageLedger implements UsageLedger {
 
   @Override
   public Map<Key, UsageAmounts> read(LocalDate from, LocalDate to) {
-    Commands c = commands();
+    RedisClusterAsyncCommands<String, String> c = connector.get();
     Map<LocalDate, CompletableFuture<Map<String, String>>> days = new HashMap<>();
     for (LocalDate d = from; !d.isAfter(to); d = d.plusDays(1)) {
-      days.put(d, c.hashes().hgetall(prefix + d).toCompletableFuture());
+      days.put(d, c.hgetall(prefix + d).toCompletableFuture());
     }
     Map<Key, long[]> sums = new HashMap<>();
     for (var day : days.entrySet()) {
@@ -174,9 +106,6 @@ public final class RedisUsageLedger implements UsageLedger {
 
   @Override
   public void close() {
-    Commands c = commands;
-    if (c != null) {
-      c.shutdown().run();
-    }
+    connector.close();
   }
 }
