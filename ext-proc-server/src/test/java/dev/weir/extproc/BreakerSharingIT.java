@@ -85,4 +85,16 @@ class BreakerSharingIT {
     assertEquals(3, ptu.received().size(), "nothing more was sent to a tripped member");
     assertEquals(3, paygo.received().size());
   }
+
+  @Test
+  void replicasShareOneProbeSlotPerPoolAndInterval() {
+    dev.weir.config.v1.RedisSettings settings = dev.weir.config.v1.RedisSettings.newBuilder().setUri(redis.uri())
+        .setTimeoutMillis(2000).build();
+    try (var one = new dev.weir.extproc.breaker.RedisTripStore(settings);
+        var two = new dev.weir.extproc.breaker.RedisTripStore(settings)) {
+      assertTrue(one.probe("p", 60_000), "the first request of the spell is the probe");
+      assertTrue(!two.probe("p", 60_000) && !one.probe("p", 60_000), "no other replica sends one within the interval");
+      assertTrue(two.probe("q", 60_000), "each pool has its own slot");
+    }
+  }
 }

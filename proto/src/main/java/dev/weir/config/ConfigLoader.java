@@ -589,6 +589,9 @@ public final class ConfigLoader {
         if (breaker.getMaxTripSeconds() < breaker.getTripSeconds()) {
           add(path + ".breaker.maxTripSeconds", "is shorter than tripSeconds (" + breaker.getTripSeconds() + ")");
         }
+        if (breaker.getMinTripMillis() > breaker.getMaxTripSeconds() * 1000L) {
+          add(path + ".breaker.minTripMillis", "is longer than maxTripSeconds (" + breaker.getMaxTripSeconds() + " s)");
+        }
       }
       dev.weir.config.v1.HealthCheck shared = null;
       for (PoolMember member : pool.getMembersList()) {

@@ -88,7 +88,7 @@ final class ControlPlaneAdmin {
   }
 
   /**
-   * POST /breaker/trip?pool=P&amp;backend=B&amp;seconds=N&amp;reason=R, /breaker/recover?pool=P&amp;backend=B,
+   * POST /breaker/trip?pool=P&amp;backend=B&amp;millis=N (or seconds=N)&amp;reason=R, /breaker/recover?pool=P&amp;backend=B,
    * /breaker/weight?pool=P&amp;backend=B&amp;value=N: what ext-proc-server reports (token-protected and
    * audited like every action).
    */
@@ -104,14 +104,16 @@ final class ControlPlaneAdmin {
     String action = request.path().substring("/breaker/".length());
     switch (action) {
       case "trip" -> {
-        long seconds = number(q.get("seconds"), 1, 86_400);
-        if (seconds < 0) {
-          return Answer.text(400, "trip needs seconds=N with N from 1 to 86400\n");
+        // millis (ext-proc-server sends it: PTUs name sub-second waits), else whole seconds.
+        long millis = q.containsKey("millis") ? number(q.get("millis"), 1, 86_400_000)
+            : number(q.get("seconds"), 1, 86_400) * 1000;
+        if (millis < 0) {
+          return Answer.text(400, "trip needs millis=N (1 to 86400000) or seconds=N (1 to 86400)\n");
         }
         // The reason is free text from an authenticated caller; keep it short and printable.
         String reason = q.getOrDefault("reason", "").replaceAll("[^A-Za-z0-9 ,.:_=-]", "");
         reason = reason.substring(0, Math.min(80, reason.length()));
-        boolean changed = ads.trips().trip(pool, backend, seconds, reason, request.caller());
+        boolean changed = ads.trips().tripMillis(pool, backend, millis, reason, request.caller());
         return Answer.text(200, (changed ? "tripped " : "trip extended ") + pool + "/" + backend + ": version "
             + ads.version() + "\n");
       }

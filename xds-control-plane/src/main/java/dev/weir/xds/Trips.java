@@ -45,8 +45,14 @@ public final class Trips {
    * replicas' clocks never have to agree. Returns whether the load assignment changed.
    */
   public boolean trip(String pool, String backend, long seconds, String reason, String caller) {
+    return tripMillis(pool, backend, seconds * 1000, reason, caller);
+  }
+
+  /** As {@link #trip}, for {@code millis}: a PTU's retry-after-ms is often under a second. */
+  public boolean tripMillis(String pool, String backend, long millis, String reason, String caller) {
+    long seconds = (millis + 999) / 1000;
     synchronized (ads) {
-      long until = clock.getAsLong() + seconds * 1000;
+      long until = clock.getAsLong() + millis;
       Trip old = trips.get(key(pool, backend));
       if (old != null && !old.halfOpen() && old.untilMillis() >= until) {
         return false;

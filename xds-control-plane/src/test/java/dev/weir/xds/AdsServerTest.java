@@ -230,6 +230,33 @@ class AdsServerTest {
   }
 
   @Test
+  void aTripInMillisecondsEndsOnTimeAndARecoveryDuringATripPutsTheMemberBackAtOnce() throws Exception {
+    java.util.concurrent.atomic.AtomicLong now = new java.util.concurrent.atomic.AtomicLong(1_000_000);
+    server.ads().trips().clock(now::get);
+    Envoy a = new Envoy("sidecar-a", "team-a-pods");
+    a.ack(a.ask(CDS));
+    assertEquals(400, post("/breaker/trip?pool=gpt-4o&backend=aoai-eastus&millis=0").statusCode());
+    assertEquals(200, post("/breaker/trip?pool=gpt-4o&backend=aoai-eastus&millis=400&reason=status%20429").statusCode());
+    DiscoveryResponse out = a.next();
+    a.ack(out);
+    assertEquals(HealthStatus.UNHEALTHY, out.getResources(0).unpack(Cluster.class).getLoadAssignment().getEndpoints(0)
+        .getLbEndpoints(0).getHealthStatus());
+    now.addAndGet(399);
+    assertEquals(0, server.ads().trips().expire(), "399 ms into a 400 ms trip");
+    now.addAndGet(1);
+    assertEquals(1, server.ads().trips().expire());
+    a.ack(a.next());
+    assertEquals(200, post("/breaker/trip?pool=gpt-4o&backend=aoai-eastus&millis=20000&reason=again").statusCode());
+    a.ack(a.next());
+    // A probe sent while every member was tripped answered well: the trip ends now, not in 20 s.
+    assertTrue(post("/breaker/recover?pool=gpt-4o&backend=aoai-eastus").body().startsWith("recovered"));
+    DiscoveryResponse back = a.next();
+    assertEquals(HealthStatus.UNKNOWN, back.getResources(0).unpack(Cluster.class).getLoadAssignment().getEndpoints(0)
+        .getLbEndpoints(0).getHealthStatus(), "back in the load assignment");
+    assertTrue(server.ads().trips().current().isEmpty());
+  }
+
+  @Test
   void breakerReportsWithoutTheAdminTokenAreRefused() throws Exception {
     HttpResponse<String> trip = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.adminPort()
         + "/breaker/trip?pool=gpt-4o&backend=aoai-eastus&seconds=20")).POST(HttpRequest.BodyPublishers.noBody()).build(),

@@ -5,12 +5,14 @@ import dev.weir.extproc.pipeline.Decision;
 import dev.weir.extproc.pipeline.ExchangeState;
 import dev.weir.extproc.pipeline.Mutation;
 import dev.weir.extproc.pipeline.Stage;
+import dev.weir.extproc.session.GatewayHeaders;
 import java.util.Map;
 
 /**
  * The router pass's breaker check: when every member of the request's pool is tripped, it answers
  * at once (429, or 503 if the pool says so) with the soonest trip end as {@code Retry-After},
- * without sending the request anywhere. It runs before the limits stage, so such a request
+ * without sending the request anywhere, except the pool's probe ({@code allTrippedProbeMillis}),
+ * which it marks for the upstream pass. It runs before the limits stage, so a refused request
  * reserves no tokens.
  */
 public final class BreakerStage implements Stage {
@@ -25,7 +27,12 @@ public final class BreakerStage implements Stage {
     if (pool == null) {
       return Decision.proceed();
     }
-    Breakers.AllTripped all = exchange.gateway().breakers().allTripped(pool);
+    Breakers.Admission admission = exchange.gateway().breakers().admit(pool);
+    if (admission.probe()) {
+      // The upstream pass reads it on every attempt: a good answer to a probe ends a trip early.
+      mutation.setHeader(GatewayHeaders.BREAKER_PROBE, "1");
+    }
+    Breakers.AllTripped all = admission.refused();
     if (all == null) {
       return Decision.proceed();
     }

@@ -33,16 +33,25 @@ public final class Breakers {
 
   /** One pool's rule, in the units the breaker works in. */
   record Rule(StatusRanges statuses, long count, long intervalMillis, long tripMillis, boolean acceptRetryAfter,
-      long maxTripMillis, int allTrippedStatus, boolean capacityWeights) {
+      long maxTripMillis, int allTrippedStatus, boolean capacityWeights, long minTripMillis, long probeIntervalMillis) {
     static Rule of(Breaker b) {
       return new Rule(StatusRanges.parse(b.getStatusesList()), Math.max(1, b.getCount()), b.getIntervalSeconds() * 1000L,
           b.getTripSeconds() * 1000L, b.getAcceptRetryAfter(), b.getMaxTripSeconds() * 1000L, b.getAllTrippedStatus(),
-          b.getCapacityWeights());
+          b.getCapacityWeights(), Math.max(1, b.getMinTripMillis()), b.getAllTrippedProbeMillis());
     }
   }
 
   /** Every member of the pool is tripped: answer with {@code status} and this Retry-After. */
   public record AllTripped(int status, long retryAfterSeconds) {}
+
+  /**
+   * What the router pass does with a request: send it ({@code refused} null), marked as the pool's
+   * probe when {@code probe}, or answer at once with {@code refused}.
+   */
+  public record Admission(AllTripped refused, boolean probe) {
+    public static final Admission SEND = new Admission(null, false);
+    public static final Admission PROBE = new Admission(null, true);
+  }
 
   private final Map<String, Rule> rules = new HashMap<>();
   private final Map<String, List<String>> members = new HashMap<>();
@@ -71,6 +80,16 @@ public final class Breakers {
 
   /** One attempt's answer from {@code backend}, as the upstream pass saw it. */
   public void observe(String pool, String backend, int status, Map<String, String> headers) {
+    observe(pool, backend, status, headers, false);
+  }
+
+  /**
+   * One attempt's answer; {@code probe} when the router pass sent the request as the pool's probe
+   * while every member was tripped ({@link #admit}). A probe's good answer ends its member's trip
+   * early, since it was sent after the trip began; any other good answer during a trip may come from
+   * a request sent before it, and says nothing about the member now.
+   */
+  public void observe(String pool, String backend, int status, Map<String, String> headers, boolean probe) {
     Rule rule = rules.get(pool);
     if (rule == null) {
       return;
@@ -79,14 +98,15 @@ public final class Breakers {
     try {
       long now = store.nowMillis();
       TripStore.Trip trip = store.get(member);
-      boolean halfOpen = trip != null && trip.untilMillis() <= now;
+      boolean halfOpen = trip != null && (trip.untilMillis() <= now || probe);
       if (rule.statuses().matches(status)) {
         long counted = halfOpen ? rule.count() : store.count(member, rule.intervalMillis());
         if (counted >= rule.count()) {
           trip(rule, pool, backend, status, headers, now, halfOpen, counted);
         }
       } else if (halfOpen && store.clear(member)) {
-        audit.info("breaker recovered pool={} backend={}: the probe answered {}", pool, backend, status);
+        audit.info("breaker recovered pool={} backend={}: the probe answered {}{}", pool, backend, status,
+            trip.untilMillis() > now ? " before the trip's end" : "");
         metrics.breaker("recovery", pool, backend);
         reporter.recover(pool, backend);
       }
@@ -108,8 +128,9 @@ public final class Breakers {
     if (rule.acceptRetryAfter()) {
       OptionalLong told = TripHeaders.millis(headers, now);
       if (told.isPresent()) {
-        millis = Math.min(Math.max(1000, told.getAsLong()), rule.maxTripMillis());
-        reason += ", backend said " + (told.getAsLong() + 999) / 1000 + " s";
+        millis = Math.min(Math.max(rule.minTripMillis(), told.getAsLong()), rule.maxTripMillis());
+        reason += ", backend said " + (told.getAsLong() >= 1000 || told.getAsLong() == 0
+            ? (told.getAsLong() + 999) / 1000 + " s" : told.getAsLong() + " ms");
       }
     }
     if (probe) {
@@ -126,7 +147,7 @@ public final class Breakers {
       audit.info("breaker trip pool={} backend={} seconds={} reason=\"{}\"", pool, backend, seconds, reason);
       metrics.breaker(probe ? "probe_failed" : "trip", pool, backend);
     }
-    reporter.trip(pool, backend, seconds, reason);
+    reporter.tripMillis(pool, backend, millis, reason);
   }
 
   /** Null when some member of the pool can take a request; else what to answer at once. */
@@ -151,6 +172,33 @@ public final class Breakers {
       storeFailed(pool, "", e);
       return null;
     }
+  }
+
+  /**
+   * The router pass's question: send the request, or answer at once. While every member is tripped,
+   * one request per {@code allTrippedProbeMillis} (across replicas, through the store) is sent
+   * anyway as the pool's probe: Envoy, finding no healthy member, spreads it over all of them
+   * (panic mode) and its retries try the others; the rest are refused, as {@link #allTripped} says.
+   * A Retry-After of whole seconds is an upper bound, and the backends refill during it.
+   */
+  public Admission admit(String pool) {
+    AllTripped all = allTripped(pool);
+    if (all == null) {
+      return Admission.SEND;
+    }
+    Rule rule = rules.get(pool);
+    if (rule.probeIntervalMillis() > 0) {
+      try {
+        if (store.probe(pool, rule.probeIntervalMillis())) {
+          metrics.breaker("probe", pool, "");
+          return Admission.PROBE;
+        }
+      } catch (RuntimeException e) {
+        storeFailed(pool, "", e);
+        return Admission.SEND;
+      }
+    }
+    return new Admission(all, false);
   }
 
   private void storeFailed(String pool, String backend, RuntimeException e) {

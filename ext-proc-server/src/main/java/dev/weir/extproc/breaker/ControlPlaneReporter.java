@@ -34,6 +34,11 @@ public final class ControlPlaneReporter implements TripReporter {
   }
 
   @Override
+  public void tripMillis(String pool, String backend, long millis, String reason) {
+    post("trip", pool, backend, "&millis=" + millis + "&reason=" + URLEncoder.encode(reason, StandardCharsets.UTF_8), 2);
+  }
+
+  @Override
   public void recover(String pool, String backend) {
     post("recover", pool, backend, "", 2);
   }

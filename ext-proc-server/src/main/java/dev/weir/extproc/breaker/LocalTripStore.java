@@ -10,6 +10,7 @@ public final class LocalTripStore implements TripStore {
 
   private final Map<String, Window> counts = new ConcurrentHashMap<>();
   private final Map<String, Trip> trips = new ConcurrentHashMap<>();
+  private final Map<String, Long> nextProbes = new ConcurrentHashMap<>();
   private volatile LongSupplier clock = System::currentTimeMillis;
 
   @Override
@@ -47,6 +48,20 @@ public final class LocalTripStore implements TripStore {
   public boolean clear(String member) {
     counts.remove(member);
     return trips.remove(member) != null;
+  }
+
+  @Override
+  public boolean probe(String pool, long intervalMillis) {
+    long now = nowMillis();
+    boolean[] granted = new boolean[1];
+    nextProbes.compute(pool, (k, next) -> {
+      if (next == null || now >= next) {
+        granted[0] = true;
+        return now + intervalMillis;
+      }
+      return next;
+    });
+    return granted[0];
   }
 
   @Override

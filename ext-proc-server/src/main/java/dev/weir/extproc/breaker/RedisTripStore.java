@@ -15,7 +15,8 @@ import java.util.function.LongSupplier;
  *
  * <p>Times are epoch millis from this replica's clock, stored in the value: replicas' clocks agree
  * to well under the second that trips are measured in. Keys expire on their own an hour after the
- * trip ends, so a member whose probe never came is not kept forever.
+ * trip ends, so a member whose probe never came is not kept forever. The all-tripped probe slot is
+ * a SET NX with the interval as its expiry, timed by Redis's clock: one replica wins it.
  *
  * <p>Blocking: calls wait on Lettuce's sync API for at most the configured {@code timeoutMillis};
  * exchanges run on virtual threads; {@link RedisConnector} opens the connection. A failure is a
@@ -38,6 +39,7 @@ public final class RedisTripStore implements TripStore {
       redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'PX', ends - now + tonumber(ARGV[4]))
       return result
       """;
+  /** The probe slot: a key that lives one interval; whoever creates it sends the probe. */
   private static final long KEEP_AFTER_MILLIS = 3_600_000;
 
   private final RedisConnector<RedisClusterCommands<String, String>> connector;
@@ -84,6 +86,12 @@ public final class RedisTripStore implements TripStore {
   @Override
   public boolean clear(String member) {
     return commands().del(PREFIX + "trip:" + member) == 1;
+  }
+
+  @Override
+  public boolean probe(String pool, long intervalMillis) {
+    return "OK".equals(commands().set(PREFIX + "probe:" + pool, Long.toString(nowMillis()),
+        io.lettuce.core.SetArgs.Builder.nx().px(intervalMillis)));
   }
 
   @Override

@@ -19,6 +19,14 @@ public interface TripReporter {
 
   void trip(String pool, String backend, long seconds, String reason);
 
+  /**
+   * A trip of {@code millis}; by default reported in whole seconds, rounded up, for a reporter that
+   * knows no finer unit.
+   */
+  default void tripMillis(String pool, String backend, long millis, String reason) {
+    trip(pool, backend, (millis + 999) / 1000, reason);
+  }
+
   void recover(String pool, String backend);
 
   void weight(String pool, String backend, int weight);

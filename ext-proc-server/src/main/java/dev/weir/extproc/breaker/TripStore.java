@@ -36,6 +36,12 @@ public interface TripStore extends AutoCloseable {
   /** Closes the member's breaker; true for exactly one caller, the one that removed the trip. */
   boolean clear(String member);
 
+  /**
+   * Whether a request may go to {@code pool} as its probe while every member is tripped: true for
+   * the first caller, then for one caller per {@code intervalMillis}.
+   */
+  boolean probe(String pool, long intervalMillis);
+
   /** Now, in epoch millis, on the clock trips are timed by. */
   long nowMillis();
 

@@ -25,12 +25,17 @@ public final class GatewayHeaders {
    * starts a retry from the headers the previous attempt left.
    */
   public static final String TRACE_PARENT = "x-weir-traceparent";
+  /**
+   * Set on the request the router pass sends as its pool's probe while every member is tripped, so
+   * the upstream pass lets a good answer to it end that member's trip early.
+   */
+  public static final String BREAKER_PROBE = "x-weir-breaker-probe";
   /** Response header: the backend that served the request. */
   public static final String BACKEND = "x-weir-backend";
 
   /** Every request header the router pass owns and clears from client input. */
   public static final java.util.List<String> INTERNAL =
-      java.util.List.of(POOL, MODEL, ORIGINAL_PATH, BODY_LENGTH, LOCAL_REPLY, TRACE_PARENT);
+      java.util.List.of(POOL, MODEL, ORIGINAL_PATH, BODY_LENGTH, LOCAL_REPLY, TRACE_PARENT, BREAKER_PROBE);
 
   /** The ext_proc request-attributes namespace (Envoy puts every requested attribute under it). */
   public static final String ATTRIBUTES_NAMESPACE = "envoy.filters.http.ext_proc";

@@ -57,6 +57,7 @@ public final class UpstreamExchange implements Exchange {
   private Attempt attempt;
   private io.opentelemetry.api.trace.Span attemptSpan = io.opentelemetry.api.trace.Span.getInvalid();
   private String pool;
+  private boolean probe;
 
   public UpstreamExchange(GatewayRuntime gateway) {
     this.gateway = gateway;
@@ -99,6 +100,7 @@ public final class UpstreamExchange implements Exchange {
       return fail("the router pass let through a path it does not route: " + originalPath);
     }
     this.pool = pool;
+    this.probe = headers.containsKey(GatewayHeaders.BREAKER_PROBE);
     attempt = new Attempt(endpoint, q < 0 ? null : originalPath.substring(q + 1), backend, member, requestedModel);
     adapter = ProviderAdapters.of(backend.provider());
     if (!adapter.serves(endpoint)) {
@@ -155,7 +157,7 @@ public final class UpstreamExchange implements Exchange {
         status = 0;
       }
       if (status > 0) {
-        gateway.breakers().observe(pool, attempt.backend().name(), status, headers);
+        gateway.breakers().observe(pool, attempt.backend().name(), status, headers, probe);
       }
     }
     return Messages.continueUnchanged(message);

@@ -151,6 +151,97 @@ class BreakersTest {
   }
 
   @Test
+  void aRetryAfterMsUnderASecondTripsForThatLongAtLeastMinTripMillis() throws Exception {
+    Breakers b = breakers("{ acceptRetryAfter: true }");
+    b.observe("p", "a", 429, Map.of("retry-after-ms", "300", "retry-after", "1"));
+    assertEquals(now.get() + 300, store.get("p/a").untilMillis(), "not the whole second Retry-After rounds up to");
+    b.observe("p", "b", 429, Map.of("retry-after-ms", "20", "retry-after", "1"));
+    assertEquals(now.get() + 100, store.get("p/b").untilMillis(), "minTripMillis defaults to 100");
+    assertEquals("trip a 1 s (status 429, backend said 300 ms)", reports.get(0),
+        "a reporter that knows only seconds is told the whole second");
+  }
+
+  @Test
+  void minTripMillisOf1000KeepsWholeSecondTrips() throws Exception {
+    Breakers b = breakers("{ acceptRetryAfter: true, minTripMillis: 1000 }");
+    b.observe("p", "a", 429, Map.of("retry-after-ms", "300", "retry-after", "1"));
+    assertEquals(now.get() + 1000, store.get("p/a").untilMillis());
+  }
+
+  @Test
+  void tripsAreReportedInMillisecondsToAReporterThatTakesThem() throws Exception {
+    List<String> millis = new ArrayList<>();
+    GatewayConfig config = new ConfigLoader(name -> "k", true).parse("""
+        backends: [ { name: a, provider: openai-compatible, url: "http://10.0.0.1:80" } ]
+        pools: [ { name: p, members: [ { backend: a } ], breaker: { acceptRetryAfter: true } } ]
+        models: [ { name: m, pool: p } ]
+        """, "test", null);
+    store.clock(now::get);
+    Breakers b = new Breakers(config, store, new TripReporter() {
+      @Override
+      public void trip(String pool, String backend, long seconds, String reason) {
+        millis.add("seconds " + seconds);
+      }
+
+      @Override
+      public void tripMillis(String pool, String backend, long ms, String reason) {
+        millis.add(ms + " ms");
+      }
+
+      @Override
+      public void recover(String pool, String backend) {}
+
+      @Override
+      public void weight(String pool, String backend, int weight) {}
+    }, metrics);
+    b.observe("p", "a", 429, Map.of("retry-after-ms", "450", "retry-after", "1"));
+    assertEquals(List.of("450 ms"), millis);
+  }
+
+  @Test
+  void withoutAProbeIntervalEveryRequestIsRefusedWhileAllAreTripped() throws Exception {
+    Breakers b = breakers("{ acceptRetryAfter: true }");
+    b.observe("p", "a", 429, retryAfter("20"));
+    assertEquals(Breakers.Admission.SEND, b.admit("p"));
+    b.observe("p", "b", 429, retryAfter("5"));
+    for (int i = 0; i < 10; i++) {
+      assertEquals(new Breakers.AllTripped(429, 5), b.admit("p").refused());
+      now.addAndGet(100);
+    }
+  }
+
+  @Test
+  void whileAllAreTrippedOneRequestPerProbeIntervalGoesThroughAsTheProbe() throws Exception {
+    Breakers b = breakers("{ acceptRetryAfter: true, allTrippedProbeMillis: 1000 }");
+    b.observe("p", "a", 429, retryAfter("20"));
+    b.observe("p", "b", 429, retryAfter("5"));
+    assertEquals(Breakers.Admission.PROBE, b.admit("p"), "the first request of the spell");
+    assertEquals(new Breakers.AllTripped(429, 5), b.admit("p").refused());
+    now.addAndGet(999);
+    assertEquals(new Breakers.AllTripped(429, 5), b.admit("p").refused(), "rounded up: 4.001 s left");
+    now.addAndGet(1);
+    assertEquals(Breakers.Admission.PROBE, b.admit("p"));
+    assertTrue(b.admit("p").refused() != null);
+    assertTrue(metrics.scrape().contains("event=\"probe\""), metrics.scrape());
+  }
+
+  @Test
+  void aProbesGoodAnswerEndsItsMembersTripEarlyAndTheNextRequestIsSent() throws Exception {
+    Breakers b = breakers("{ acceptRetryAfter: true, allTrippedProbeMillis: 1000 }");
+    b.observe("p", "a", 429, retryAfter("20"));
+    b.observe("p", "b", 429, retryAfter("20"));
+    assertTrue(b.admit("p").probe());
+    b.observe("p", "a", 429, retryAfter("3"), true);
+    assertEquals(now.get() + 20_000, store.get("p/a").untilMillis(), "a throttled probe keeps the longer trip");
+    b.observe("p", "b", 200, Map.of(), true);
+    assertNull(store.get("p/b"), "the probe's retry reached b, which answered");
+    assertEquals("recover b", reports.get(reports.size() - 1));
+    assertEquals(Breakers.Admission.SEND, b.admit("p"));
+    b.observe("p", "a", 200, Map.of(), false);
+    assertTrue(store.get("p/a") != null, "an answer that is not a probe's says nothing during a trip");
+  }
+
+  @Test
   void theAllTrippedStatusIsConfigurable() throws Exception {
     Breakers b = breakers("{ allTrippedStatus: 503 }");
     b.observe("p", "a", 500, Map.of());
