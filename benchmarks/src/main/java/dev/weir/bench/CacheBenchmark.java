@@ -338,6 +338,10 @@ public final class CacheBenchmark {
   private static final String[] WORDS = {"please", "now", "today", "quickly", "exactly", "really", "again", "here"};
 
   static void report(String what, long[] nanos) {
+    if (nanos.length == 0) {
+      System.out.printf(Locale.ROOT, "%-52s none%n", what);
+      return;
+    }
     long[] s = nanos.clone();
     Arrays.sort(s);
     System.out.printf(Locale.ROOT, "%-52s p50 %8.3f ms  p99 %8.3f ms  (n=%d)%n", what, s[s.length / 2] / 1e6,

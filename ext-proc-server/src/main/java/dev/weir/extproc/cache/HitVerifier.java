@@ -4,6 +4,8 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -11,9 +13,11 @@ import java.util.regex.Pattern;
 /**
  * The semantic tier's second opinion on a candidate the embedding found close enough. Embeddings
  * score a question and its negation, or the same question about other numbers, names or roles, as
- * near-identical; this check refuses a pair whose numbers, negations, names, content words or word
- * order differ. Chosen by measurement on QQP ({@code docs/benchmarks.md}): each rule removed
- * wrong hits at a small cost in recall. Stateless, thread-safe.
+ * near-identical; this check refuses a pair whose numbers (in digits or words), negations, names,
+ * owners ("my" / "your"), content words, word order or number of questions differ, and any prompt
+ * that points at something it does not contain ("this", "the following", "below"). Chosen by
+ * measurement on QQP ({@code docs/benchmarks.md}): each rule removed wrong hits at a small cost in
+ * recall. Stateless, thread-safe.
  */
 public final class HitVerifier {
   private static final Pattern WORD = Pattern.compile("[\\p{L}\\p{N}]+(?:[.,]\\p{N}+)*");
@@ -25,6 +29,27 @@ public final class HitVerifier {
       + " these those to of in on at by for with from as and or but if then so than too very can could should would"
       + " will shall may might must have has had having about into over under again further once just also any some"
       + " such only own same other more most s t now get got make like one").split(" "));
+  /**
+   * Numbers spelled out. "one" is left out: "how does one learn" is a pronoun, and "one" against
+   * "two" still differs by the "two".
+   */
+  private static final Set<String> NUMBER_WORDS = Set.of(("zero two three four five six seven eight nine ten eleven"
+      + " twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy"
+      + " eighty ninety hundred hundreds thousand thousands million millions billion billions trillion trillions dozen"
+      + " dozens first second third fourth fifth sixth seventh eighth ninth tenth half double triple twice thrice")
+      .split(" "));
+  /**
+   * Words that point at content the prompt itself does not hold ("this problem", "the code below"):
+   * two such prompts are only as alike as what they point at, which the text does not show.
+   */
+  private static final Set<String> POINTERS = Set.of("this", "these", "following", "below", "above", "attached");
+  /** Possessives, by whose: "my website" is not "your website". */
+  private static final Map<String, String> OWNERS = Map.ofEntries(
+      Map.entry("my", "1"), Map.entry("mine", "1"), Map.entry("our", "1p"),
+      Map.entry("ours", "1p"), Map.entry("your", "2"), Map.entry("yours", "2"),
+      Map.entry("his", "3m"), Map.entry("her", "3f"), Map.entry("hers", "3f"),
+      Map.entry("their", "3p"), Map.entry("theirs", "3p"));
+  private static final Pattern SENTENCE_END = Pattern.compile("[?!.]+(?:\\s+|$)");
 
   /**
    * The shipped setting, chosen on QQP (see docs/benchmarks.md): no limit. With the second model's
@@ -42,11 +67,14 @@ public final class HitVerifier {
 
   /** True when {@code stored}'s answer may be served for {@code asked}. */
   public boolean accepts(String stored, String asked) {
-    if (!numbers(stored).equals(numbers(asked))) {
+    if (!numbers(stored).equals(numbers(asked)) || sentences(stored) != sentences(asked)) {
       return false;
     }
     List<String> a = words(stored);
     List<String> b = words(asked);
+    if (points(a) || points(b) || !owners(a).equals(owners(b)) || !numberWords(a).equals(numberWords(b))) {
+      return false;
+    }
     if (negations(a) % 2 != negations(b) % 2 || !negationSet(a).equals(negationSet(b))) {
       return false;
     }
@@ -109,6 +137,44 @@ public final class HitVerifier {
       out.add(m.group());
     }
     return out;
+  }
+
+  /** True when the text points at content it does not hold ("this", "the following", "below"). */
+  public static boolean points(List<String> words) {
+    return words.stream().anyMatch(POINTERS::contains);
+  }
+
+  /** Whose things the text speaks of: the persons of its possessives. */
+  public static Set<String> owners(List<String> words) {
+    Set<String> out = new HashSet<>();
+    words.stream().map(OWNERS::get).filter(Objects::nonNull).forEach(out::add);
+    return out;
+  }
+
+  /** The numbers a text spells out in words. */
+  public static Set<String> numberWords(List<String> words) {
+    Set<String> out = new HashSet<>();
+    words.stream().filter(NUMBER_WORDS::contains).forEach(out::add);
+    return out;
+  }
+
+  /**
+   * How many sentences or questions a text has: a prompt that asks one more question needs an
+   * answer to it too.
+   */
+  public static int sentences(String s) {
+    String t = s.strip();
+    if (t.isEmpty()) {
+      return 0;
+    }
+    Matcher m = SENTENCE_END.matcher(t);
+    int n = 0;
+    int end = 0;
+    while (m.find()) {
+      n++;
+      end = m.end();
+    }
+    return end < t.length() ? n + 1 : n;
   }
 
   /** How many negation words there are. */
