@@ -25,6 +25,7 @@ public final class GatewayRuntime implements AutoCloseable {
   private final Limiter limiter;
   private final dev.weir.extproc.mcp.McpServers mcp;
   private final dev.weir.extproc.mcp.CallLimits mcpLimits;
+  private final dev.weir.extproc.mcp.McpSessions mcpSessions;
   private final dev.weir.extproc.mcp.McpTelemetry mcpTelemetry;
   private final dev.weir.extproc.breaker.Breakers breakers;
   private final dev.weir.extproc.safety.scanners.ContentScanners scanners;
@@ -115,6 +116,7 @@ public final class GatewayRuntime implements AutoCloseable {
     this.limiter = new Limiter(config, stores.shared(), stores.fallback(), metrics.limiterObserver());
     this.mcp = new dev.weir.extproc.mcp.McpServers(config, env);
     this.mcpLimits = new dev.weir.extproc.mcp.CallLimits(stores.shared(), stores.fallback());
+    this.mcpSessions = new dev.weir.extproc.mcp.McpSessions(stores.shared());
     this.mcpTelemetry = new dev.weir.extproc.mcp.McpTelemetry(metrics.registry());
     this.breakers = new dev.weir.extproc.breaker.Breakers(config, stores.trips(), reporter(config, env), metrics);
     this.scanners = dev.weir.extproc.safety.scanners.ContentScanners.of(config, env, metrics.registry());
@@ -127,6 +129,11 @@ public final class GatewayRuntime implements AutoCloseable {
 
   public dev.weir.extproc.mcp.CallLimits mcpLimits() {
     return mcpLimits;
+  }
+
+  /** Which consumer opened each MCP session, on the limit store. */
+  public dev.weir.extproc.mcp.McpSessions mcpSessions() {
+    return mcpSessions;
   }
 
   public dev.weir.extproc.mcp.McpTelemetry mcpTelemetry() {

@@ -208,7 +208,7 @@ class McpGatewayTest {
         {"jsonrpc":"2.0","id":2,"method":"tools/list"}"""), HttpResponse.BodyHandlers.ofString());
     assertEquals(200, listed.statusCode());
     assertTrue(listed.body().contains("delete_repo"));
-    // The session id is the server's: an unknown one is refused by the server, through the gateway.
+    // An id the gateway did not see this consumer open is refused as unknown.
     HttpResponse<String> unknown = http.send(mcpPost("/mcp/tracker", OPS_KEY, "no-such-session", """
         {"jsonrpc":"2.0","id":3,"method":"tools/list"}"""), HttpResponse.BodyHandlers.ofString());
     assertEquals(404, unknown.statusCode());
@@ -224,6 +224,43 @@ class McpGatewayTest {
     assertTrue(stateless.headers().firstValue("mcp-session-id").isEmpty());
     assertTrue(stateless.headers().firstValue("content-type").orElse("").startsWith("application/json"));
     assertTrue(stateless.body().contains("search_notes done: x"), stateless.body());
+  }
+
+  @Test
+  void aSessionIdIsRefusedAsUnknownToAConsumerThatDidNotOpenIt() throws Exception {
+    HttpClient http = HttpClient.newHttpClient();
+    HttpResponse<String> opened = http.send(mcpPost("/mcp/tracker", OPS_KEY, null, """
+        {"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},
+        "clientInfo":{"name":"raw","version":"1"}}}"""), HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, opened.statusCode());
+    String opsSession = opened.headers().firstValue("mcp-session-id").orElseThrow();
+
+    // agent may use tracker too, but not through the session ops opened: not a call, a stream or a DELETE.
+    String list = """
+        {"jsonrpc":"2.0","id":2,"method":"tools/list"}""";
+    HttpResponse<String> borrowed = http.send(mcpPost("/mcp/tracker", AGENT_KEY, opsSession, list),
+        HttpResponse.BodyHandlers.ofString());
+    assertEquals(404, borrowed.statusCode(), borrowed.body());
+    JsonNode error = Json.MAPPER.readTree(borrowed.body()).path("error");
+    assertEquals(-32001, error.path("code").asInt(), borrowed.body());
+    assertEquals("Session not found.", error.path("message").asText());
+    HttpResponse<Void> stream = http.send(HttpRequest.newBuilder(URI.create(base + "/mcp/tracker"))
+        .header("authorization", "Bearer " + AGENT_KEY).header("accept", "text/event-stream")
+        .header("mcp-session-id", opsSession).GET().build(), HttpResponse.BodyHandlers.discarding());
+    assertEquals(404, stream.statusCode());
+    HttpResponse<Void> ended = http.send(HttpRequest.newBuilder(URI.create(base + "/mcp/tracker"))
+        .header("authorization", "Bearer " + AGENT_KEY).header("mcp-session-id", opsSession).DELETE().build(),
+        HttpResponse.BodyHandlers.discarding());
+    assertEquals(404, ended.statusCode());
+
+    HttpResponse<String> own = http.send(mcpPost("/mcp/tracker", OPS_KEY, opsSession, list),
+        HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, own.statusCode(), "the session is still ops's: " + own.body());
+    assertTrue(own.body().contains("delete_repo"), own.body());
+    // agent's own session works as before.
+    try (McpSyncClient agent = client(AGENT_KEY, "tracker")) {
+      assertEquals(Set.of("search_issues", "get_issue", "slow_report", "echo"), toolNames(agent));
+    }
   }
 
   @Test

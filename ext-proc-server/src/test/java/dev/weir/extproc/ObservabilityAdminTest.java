@@ -131,6 +131,20 @@ class ObservabilityAdminTest {
   }
 
   @Test
+  void modelListingIsCountedUnderNoneRatherThanAnEmptyModel() throws Exception {
+    assertEquals(200, gw.envoy.send(dev.weir.testkit.ExchangeRequest.get("/v1/models",
+        "authorization", "Bearer sk-team")).status());
+    assertEquals(200, gw.chat("sk-team", CHAT.formatted("gpt-4o")).status());
+    eventsOnceThereAre(2, "");
+    JsonNode rows = JSON.readTree(get("/usage", "admin-secret").body()).path("rows");
+    assertEquals(2, rows.size(), rows.toString());
+    assertEquals("(none)", rows.get(0).path("model").asText(), "sorted before gpt-4o");
+    assertEquals(1, rows.get(0).path("requests").asLong());
+    assertEquals(0, rows.get(0).path("promptTokens").asLong());
+    assertEquals("gpt-4o", rows.get(1).path("model").asText());
+  }
+
+  @Test
   void badUsageQueriesAreRefusedWithTheReason() throws Exception {
     HttpResponse<String> r = get("/usage?groupBy=consumer,colour", "admin-secret");
     assertEquals(400, r.statusCode());

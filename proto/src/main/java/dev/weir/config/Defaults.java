@@ -47,9 +47,10 @@ public final class Defaults {
   }
 
   /**
-   * Sets every field left at its zero value to its declared default, through nested and repeated
-   * messages. Proto3 cannot tell "left out" from "set to 0", so 0 (or "", or the UNSPECIFIED enum
-   * value) means "use the default", as it always has in this config.
+   * Sets every field left out to its declared default, through nested and repeated messages. A
+   * plain proto3 scalar cannot tell "left out" from "set to 0", so there 0 (or "", or the
+   * UNSPECIFIED enum value) means "use the default"; a field declared {@code optional} has
+   * presence, so an explicit 0 stays 0 (traces.sampleRatio, scanners[].cacheSeconds).
    */
   public static void apply(Message.Builder builder) {
     for (FieldDescriptor f : builder.getDescriptorForType().getFields()) {

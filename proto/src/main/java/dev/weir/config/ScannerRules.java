@@ -3,6 +3,7 @@ package dev.weir.config;
 import dev.weir.config.v1.ContentScanner;
 import dev.weir.config.v1.GatewayConfig;
 import dev.weir.config.v1.SafetyAction;
+import dev.weir.config.v1.SafetyPattern;
 import dev.weir.config.v1.SafetyPolicy;
 import dev.weir.config.v1.ScannerCategory;
 import dev.weir.config.v1.ScannerKind;
@@ -13,7 +14,10 @@ import java.util.List;
 import java.util.Set;
 import java.util.function.BiConsumer;
 
-/** The loader's rules for top-level content scanners and the safety policies that name them. */
+/**
+ * The loader's rules for top-level content scanners and the safety policies at each level: the
+ * scanners they name exist and their patterns compile.
+ */
 final class ScannerRules {
   /** Azure AI Content Safety's text:analyze harm categories, spelt as its API and APIM spell them. */
   static final List<String> AZURE_CATEGORIES = List.of("Hate", "Sexual", "SelfHarm", "Violence");
@@ -134,9 +138,35 @@ final class ScannerRules {
   }
 
   private static void checkRefs(String path, SafetyPolicy policy, Set<String> names, BiConsumer<String, String> problem) {
+    checkPatterns(path, policy, problem);
     for (int i = 0; i < policy.getScannersCount(); i++) {
       if (!names.contains(policy.getScanners(i))) {
         problem.accept(path + ".scanners[" + i + "]", "no scanner named \"" + policy.getScanners(i) + "\"");
+      }
+    }
+  }
+
+  /**
+   * Compiles each pattern with RE2/J, the engine the safety stage runs it with, so a bad regex
+   * fails the load (and a reload keeps the config in force) instead of the first prompt it meets.
+   */
+  private static void checkPatterns(String path, SafetyPolicy policy, BiConsumer<String, String> problem) {
+    for (int p = 0; p < policy.getPatternsCount(); p++) {
+      SafetyPattern pattern = policy.getPatterns(p);
+      String ppath = path + ".patterns[" + p + "]";
+      if (pattern.getName().isBlank()) {
+        problem.accept(ppath + ".name", "is required (it names the category in errors, metrics and placeholders)");
+      }
+      if (pattern.getRegex().isEmpty()) {
+        problem.accept(ppath + ".regex", "is required");
+        continue;
+      }
+      try {
+        com.google.re2j.Pattern.compile(pattern.getRegex());
+      } catch (com.google.re2j.PatternSyntaxException e) {
+        problem.accept(ppath + ".regex", "pattern " + p + (pattern.getName().isBlank() ? "" : " (\"" + pattern.getName() + "\")")
+            + " of " + path + " is not a valid RE2 regex: " + e.getDescription() + " in \"" + pattern.getRegex()
+            + "\" (RE2 has no backreferences or lookaround)");
       }
     }
   }

@@ -114,4 +114,22 @@ class DefaultsTest {
     assertEquals(18001, ConfigLoader.DEFAULT_CONTROL_PLANE_ADMIN_PORT);
     assertEquals(10000, ConfigLoader.DEFAULT_LISTENER_PORT);
   }
+
+  @Test
+  void anExplicitZeroOfAnOptionalFieldStaysZeroWhileLeavingItOutGivesTheDefault() throws Exception {
+    ConfigLoader loader = new ConfigLoader(Map.<String, String>of()::get, true);
+    String zero = MINIMAL + """
+        observability: { traces: { otlp: { endpoint: "http://127.0.0.1:4318" }, sampleRatio: 0 } }
+        scanners: [ { name: hook, kind: webhook, url: "https://hook.example.com", cacheSeconds: 0 } ]
+        """;
+    GatewayConfig c = loader.parse(zero, "t", null);
+    assertTrue(c.getObservability().getTraces().hasSampleRatio());
+    assertEquals(0.0, c.getObservability().getTraces().getSampleRatio());
+    assertTrue(c.getScanners(0).hasCacheSeconds());
+    assertEquals(0, c.getScanners(0).getCacheSeconds());
+
+    GatewayConfig left = loader.parse(zero.replace(", sampleRatio: 0", "").replace(", cacheSeconds: 0", ""), "t", null);
+    assertEquals(1.0, left.getObservability().getTraces().getSampleRatio());
+    assertEquals(60, left.getScanners(0).getCacheSeconds());
+  }
 }

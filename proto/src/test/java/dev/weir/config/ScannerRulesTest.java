@@ -65,4 +65,32 @@ class ScannerRulesTest {
       assertTrue(all.contains(expected), "missing \"" + expected + "\" in:\n" + all);
     }
   }
+
+  @Test
+  void refusesASafetyPatternThatDoesNotCompileNamingThePolicyTheIndexAndTheRegexError() {
+    ConfigException e = assertThrows(ConfigException.class, () -> loader.parse(BASE + """
+        policies:
+          safety:
+            patterns:
+              - { name: employee_id, regex: "EMP-[0-9]{6}" }
+        consumers:
+          - name: c
+            keys: [ "sha256:%s" ]
+            models: [ "*" ]
+            safety:
+              patterns:
+                - { name: ok, regex: "a+" }
+                - { name: badge, regex: 'BADGE-(\\d+' }
+                - { name: echo, regex: '(a)\\1' }
+        """.formatted("0".repeat(64)), "test.yaml", null));
+    assertEquals(2, e.problems().size(), e.getMessage());
+    ConfigProblem unclosed = e.problems().get(0);
+    assertEquals("consumers[0].safety.patterns[1].regex", unclosed.path());
+    assertEquals(15, unclosed.line(), "the line of the bad pattern");
+    assertTrue(unclosed.message().contains("pattern 1 (\"badge\") of consumers[0].safety is not a valid RE2 regex: "
+        + "missing closing )"), unclosed.message());
+    assertTrue(unclosed.message().contains("BADGE-(\\d+"), unclosed.message());
+    assertEquals("consumers[0].safety.patterns[2].regex", e.problems().get(1).path());
+    assertTrue(e.problems().get(1).message().contains("invalid escape sequence"), e.problems().get(1).message());
+  }
 }

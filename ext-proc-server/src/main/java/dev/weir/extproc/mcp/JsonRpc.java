@@ -25,6 +25,8 @@ public final class JsonRpc {
   public static final int RATE_LIMITED = -32029;
   /** Content safety blocked the arguments or the result. */
   public static final int BLOCKED = -32004;
+  /** The session is not known to this consumer (the MCP SDKs' "Session not found"). */
+  public static final int SESSION_NOT_FOUND = -32001;
 
   private JsonRpc() {}
 

@@ -5,8 +5,10 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.protobuf.ByteString;
 import dev.weir.config.Wire;
+import dev.weir.config.v1.FailureMode;
 import dev.weir.extproc.GatewayRuntime;
 import dev.weir.extproc.auth.Authenticator;
+import dev.weir.extproc.limits.LimitStore;
 import dev.weir.extproc.openai.Json;
 import dev.weir.extproc.openai.SseParser;
 import dev.weir.extproc.session.Exchange;
@@ -25,6 +27,8 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The router pass over one MCP exchange (Streamable HTTP): authenticates the consumer (Weir key, or
@@ -42,6 +46,10 @@ public final class McpExchange implements Exchange {
       .setResponseHeaderMode(ProcessingMode.HeaderSendMode.SEND)
       .setResponseBodyMode(ProcessingMode.BodySendMode.STREAMED)
       .build();
+
+  private static final Logger log = LoggerFactory.getLogger(McpExchange.class);
+  /** Streamable HTTP's session header, as HTTP/2 (and so ext_proc) spells it. */
+  private static final String SESSION_HEADER = "mcp-session-id";
 
   private final GatewayRuntime gateway;
   private final McpServers.Target target;
@@ -129,6 +137,19 @@ public final class McpExchange implements Exchange {
           : refuse(405, null, JsonRpc.INVALID_REQUEST, "This MCP server is stateless: POST each message.",
               Map.of("allow", "POST"), "method_not_allowed");
     }
+    String session = requestHeaders.get(SESSION_HEADER);
+    if (session != null) {
+      McpSessions.Check check = gateway.mcpSessions().check(server.name(), session, consumer);
+      if (check == McpSessions.Check.STORE_DOWN && server.config().getOnStoreFailure() != FailureMode.OPEN) {
+        return refuse(503, null, JsonRpc.INTERNAL_ERROR, "The gateway cannot check the session right now; try again"
+            + " shortly.", Map.of("retry-after", "1"), "store_unavailable");
+      }
+      if (check == McpSessions.Check.NOT_FOUND) {
+        // 404, as for a session the server ended: whether the id is another consumer's stays
+        // unsaid, and the client's answer to a 404 is a new initialize (Streamable HTTP).
+        return refuse(404, null, JsonRpc.SESSION_NOT_FOUND, "Session not found.", Map.of(), "session_not_found");
+      }
+    }
     HeaderMutation.Builder mutation = HeaderMutation.newBuilder();
     // The client's credential never reaches the server (MCP authorization: no token passthrough).
     for (String h : new String[] {"authorization", "api-key", "x-api-key"}) {
@@ -214,6 +235,17 @@ public final class McpExchange implements Exchange {
     String contentType = headers.getOrDefault("content-type", "");
     if (status >= 400 && "ok".equals(outcome)) {
       outcome = "upstream_" + (status >= 500 ? "5xx" : "4xx");
+    }
+    String opened = headers.get(SESSION_HEADER);
+    if (opened != null && status < 400 && !requestHeaders.containsKey(SESSION_HEADER)) {
+      try {
+        gateway.mcpSessions().bind(server.name(), opened, consumer);
+      } catch (LimitStore.UnavailableException e) {
+        // The answer is already the client's; its next request finds no binding and is refused
+        // (404: it initializes again) or, with the store still down, meets onStoreFailure.
+        log.warn("cannot record the MCP session of consumer {} on server {}: {}", consumer, server.name(),
+            e.getMessage());
+      }
     }
     if (message.getEndOfStream()) {
       return Messages.responseHeaders(CommonResponse.getDefaultInstance());

@@ -24,6 +24,11 @@ import java.util.Objects;
  * the recent events. Thread-safe; {@link #publish} never blocks on I/O.
  */
 public final class Telemetry implements AutoCloseable {
+  /**
+   * The usage ledger's model for requests that name none (model listing): one fixed value, so the
+   * totals stay bounded by the config, and never an empty cell in a report.
+   */
+  public static final String NO_MODEL = "(none)";
   private final Observability settings;
   private final RedisSettings redis;
   private final RecentEvents recent;
@@ -118,10 +123,12 @@ public final class Telemetry implements AutoCloseable {
   public void publish(UsageEvent event) {
     recent.add(event);
     if (!event.getConsumer().isEmpty()) {
-      // Only authenticated exchanges are charged; the model is a configured one or "unknown".
+      // Only authenticated exchanges are charged; the model is a configured one, "unknown", or
+      // NO_MODEL for requests that name none (GET /v1/models), so no row has an empty model.
       Instant t = Instant.ofEpochSecond(event.getTime().getSeconds());
-      ledger.add(new UsageLedger.Key(LocalDate.ofInstant(t, ZoneOffset.UTC), event.getConsumer(),
-          metrics.knownModel(event.getModelRequested())), UsageAmounts.of(event));
+      String model = event.getModelRequested().isEmpty() ? NO_MODEL : metrics.knownModel(event.getModelRequested());
+      ledger.add(new UsageLedger.Key(LocalDate.ofInstant(t, ZoneOffset.UTC), event.getConsumer(), model),
+          UsageAmounts.of(event));
     }
     if (events != null) {
       events.offer(event);

@@ -34,6 +34,9 @@ public final class Tracing implements AutoCloseable {
   /** No tracing configured: every span is a no-op and nothing is exported. */
   public static final Tracing OFF = new Tracing(null, null);
   static final String SCOPE = "dev.weir.extproc";
+  /** The sampleRatio config.proto declares for when it is left out. */
+  static final double DEFAULT_SAMPLE_RATIO = Double.parseDouble(dev.weir.config.Defaults.declared(
+      TraceSettings.getDescriptor().findFieldByName("sampleRatio")).orElseThrow());
   private static final W3CTraceContextPropagator W3C = W3CTraceContextPropagator.getInstance();
   private static final TextMapGetter<Map<String, String>> HEADERS = new TextMapGetter<>() {
     @Override
@@ -64,10 +67,15 @@ public final class Tracing implements AutoCloseable {
         .setTimeout(Duration.ofMillis(settings.getOtlp().getTimeoutMillis())).build();
     SdkTracerProvider provider = SdkTracerProvider.builder()
         .setResource(Resource.create(Attributes.of(AttributeKey.stringKey("service.name"), settings.getServiceName())))
-        .setSampler(Sampler.parentBased(Sampler.traceIdRatioBased(settings.getSampleRatio())))
+        .setSampler(Sampler.parentBased(Sampler.traceIdRatioBased(sampleRatio(settings))))
         .addSpanProcessor(BatchSpanProcessor.builder(exporter).setScheduleDelay(Duration.ofMillis(500)).build())
         .build();
     return new Tracing(provider, settings);
+  }
+
+  /** The share of new traces recorded: an explicit 0 records none; left out, the declared default. */
+  static double sampleRatio(TraceSettings settings) {
+    return settings.hasSampleRatio() ? settings.getSampleRatio() : DEFAULT_SAMPLE_RATIO;
   }
 
   public TraceSettings settings() {

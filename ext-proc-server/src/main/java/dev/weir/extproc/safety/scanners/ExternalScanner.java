@@ -57,6 +57,10 @@ public abstract class ExternalScanner {
   private final HttpClient http;
   private final Auth auth;
   private final CircuitBreaker breaker;
+  /** The cacheSeconds config.proto declares for when it is left out. */
+  static final long DEFAULT_CACHE_SECONDS = Long.parseLong(dev.weir.config.Defaults.declared(
+      ContentScanner.getDescriptor().findFieldByName("cacheSeconds")).orElseThrow());
+  /** Null when cacheSeconds is 0. */
   private final Cache<String, List<String>> verdicts;
   private final MeterRegistry registry;
   private final Timer latency;
@@ -69,9 +73,10 @@ public abstract class ExternalScanner {
     this.breaker = new CircuitBreaker(config.getCircuitFailures(),
         TimeUnit.SECONDS.toNanos(config.getCircuitOpenSeconds()), nanoTime);
     // Keyed by a hash of the exact call, so a verdict is reused only for the same text and settings,
-    // and the cache holds no prompt text.
-    this.verdicts = Caffeine.newBuilder().maximumSize(10_000).ticker(nanoTime::getAsLong)
-        .expireAfterWrite(Duration.ofSeconds(config.getCacheSeconds())).build();
+    // and the cache holds no prompt text. cacheSeconds: 0 means every text is sent (no cache).
+    long cacheSeconds = config.hasCacheSeconds() ? config.getCacheSeconds() : DEFAULT_CACHE_SECONDS;
+    this.verdicts = cacheSeconds == 0 ? null : Caffeine.newBuilder().maximumSize(10_000).ticker(nanoTime::getAsLong)
+        .expireAfterWrite(Duration.ofSeconds(cacheSeconds)).build();
     this.registry = registry;
     this.latency = Timer.builder("weir.safety.scanner.duration").description("External content-safety calls")
         .tag("scanner", config.getName()).publishPercentiles(0.5, 0.99).register(registry);
@@ -120,7 +125,7 @@ public abstract class ExternalScanner {
 
   private CompletableFuture<Verdict> call(Call call) {
     String key = sha256(call.path() + "\n" + call.body());
-    List<String> cached = verdicts.getIfPresent(key);
+    List<String> cached = verdicts == null ? null : verdicts.getIfPresent(key);
     if (cached != null) {
       count(cached.isEmpty() ? "clean" : "flagged", true);
       return CompletableFuture.completedFuture(new Verdict(name(), cached, null));
@@ -151,7 +156,9 @@ public abstract class ExternalScanner {
             breaker.failed();
           } else {
             breaker.succeeded();
-            verdicts.put(key, v.categories());
+            if (verdicts != null) {
+              verdicts.put(key, v.categories());
+            }
           }
           count(v.failed() ? (v.failure().equals("timeout") ? "timeout" : "error") : v.flagged() ? "flagged" : "clean",
               false);

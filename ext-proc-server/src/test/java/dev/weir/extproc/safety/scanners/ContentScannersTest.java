@@ -271,6 +271,15 @@ class ContentScannersTest {
   }
 
   @Test
+  void aCacheSecondsOfZeroSendsEveryTextToTheScanner() throws Exception {
+    service = new ScriptedScanner(r -> json("{\"flagged\":false}"));
+    ContentScanners scanners = load("- { name: hook, kind: webhook, url: SERVICE, cacheSeconds: 0 }");
+    one(scanners, "hook", prompt("same"));
+    one(scanners, "hook", prompt("same"));
+    assertEquals(2, service.received().size(), "no verdict was reused");
+  }
+
+  @Test
   void independentScannersAreCalledInParallel() throws Exception {
     CountDownLatch both = new CountDownLatch(2);
     // Each call answers only once both have arrived: called one after the other, the first would time out.
