@@ -14,12 +14,12 @@ import java.util.Set;
  * level above allows them, and for every other setting the stricter value wins.
  */
 public record CacheRules(Set<CacheTier> tiers, long ttlSeconds, double threshold, double agreementThreshold,
-    boolean verify,
+    double sureThreshold, boolean verify,
     List<String> varyBy, int maxMessages, boolean ignoreSystemMessages, double maxTemperature,
     boolean allowSeed) {
 
   /** No caching. */
-  public static final CacheRules OFF = new CacheRules(Set.of(), 0, 1, 1, true, List.of("consumer"), 0, false, 0,
+  public static final CacheRules OFF = new CacheRules(Set.of(), 0, 1, 1, 1, true, List.of("consumer"), 0, false, 0,
       false);
 
   public boolean enabled() {
@@ -34,6 +34,11 @@ public record CacheRules(Set<CacheTier> tiers, long ttlSeconds, double threshold
     return tiers.contains(CacheTier.SEMANTIC);
   }
 
+  /** What a semantic candidate must pass under these rules. */
+  public SemanticTier.Checks checks() {
+    return new SemanticTier.Checks(threshold, agreementThreshold, sureThreshold, verify);
+  }
+
   /**
    * Merges the blocks of the levels, highest first; a null entry is a level without a block. Each
    * present block carries its defaults already (the loader applied them).
@@ -45,6 +50,7 @@ public record CacheRules(Set<CacheTier> tiers, long ttlSeconds, double threshold
     long ttl = Long.MAX_VALUE;
     double threshold = 0;
     double agreement = 0;
+    double sure = 0;
     boolean verify = false;
     Set<String> varyBy = new LinkedHashSet<>();
     int maxMessages = Integer.MAX_VALUE;
@@ -71,6 +77,7 @@ public record CacheRules(Set<CacheTier> tiers, long ttlSeconds, double threshold
       ttl = Math.min(ttl, p.getTtlSeconds());
       threshold = Math.max(threshold, p.getThreshold());
       agreement = Math.max(agreement, p.getAgreementThreshold());
+      sure = Math.max(sure, p.getSureThreshold());
       verify |= p.getVerifier() != CacheVerifier.SKIP;
       varyBy.addAll(p.getVaryByList());
       maxMessages = Math.min(maxMessages, p.getMaxMessages());
@@ -84,7 +91,7 @@ public record CacheRules(Set<CacheTier> tiers, long ttlSeconds, double threshold
     if (varyBy.isEmpty()) {
       varyBy.add("consumer");
     }
-    return new CacheRules(Set.copyOf(tiers), ttl, threshold, agreement, verify, List.copyOf(varyBy), maxMessages,
+    return new CacheRules(Set.copyOf(tiers), ttl, threshold, agreement, sure, verify, List.copyOf(varyBy), maxMessages,
         ignoreSystem, maxTemperature, allowSeed);
   }
 }

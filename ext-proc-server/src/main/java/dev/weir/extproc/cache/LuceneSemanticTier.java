@@ -114,17 +114,16 @@ public final class LuceneSemanticTier implements SemanticTier {
   }
 
   @Override
-  public Match find(String partition, String text, double threshold, double agreement, boolean verify) {
+  public Match find(String partition, String text, Checks checks) {
     float[] v = embedder.embed(text, embedTimeoutMillis);
-    return v == null ? null : find(partition, text, v, null, threshold, agreement, verify);
+    return v == null ? null : find(partition, text, v, null, checks);
   }
 
   /**
    * The lookup for a prompt whose search embedding is known; {@code judgeVector} is its second
    * model's embedding when known (else computed if a candidate needs it).
    */
-  public Match find(String partition, String text, float[] vector, float[] judgeVector, double threshold,
-      double agreement, boolean verify) {
+  public Match find(String partition, String text, float[] vector, float[] judgeVector, Checks checks) {
     try {
       if (dirty.getAndSet(false)) {
         searchers.maybeRefreshBlocking();
@@ -136,24 +135,24 @@ public final class LuceneSemanticTier implements SemanticTier {
         for (ScoreDoc sd : top.scoreDocs) {
           // Lucene scores DOT_PRODUCT as (1 + cosine) / 2 for unit vectors.
           double cosine = 2 * sd.score - 1;
-          if (cosine < threshold) {
+          if (cosine < checks.threshold()) {
             break;
           }
           Document d = s.storedFields().document(sd.doc);
-          if (!verify) {
+          if (!checks.verify()) {
             return new Match(partition, d.get("key"), cosine);
           }
           if (!verifier.accepts(d.get("text"), text)) {
             continue;
           }
-          if (agreement > 0) {
+          if (checks.agreement() > 0 && cosine < checks.sure()) {
             if (judgeVector == null) {
               judgeVector = judge.embed(text, embedTimeoutMillis);
               if (judgeVector == null) {
                 return null; // no second opinion in time: a miss, never an unchecked hit
               }
             }
-            if (Embedder.cosine(fromBytes(d.getBinaryValue("judge")), judgeVector) < agreement) {
+            if (Embedder.cosine(fromBytes(d.getBinaryValue("judge")), judgeVector) < checks.agreement()) {
               continue;
             }
           }

@@ -137,8 +137,7 @@ public final class ResponseCache implements AutoCloseable {
     if (key.lastTurnText() == null) {
       return null;
     }
-    SemanticTier.Match m = semantic.find(key.partition(), key.lastTurnText(), rules.threshold(),
-        rules.agreementThreshold(), rules.verify());
+    SemanticTier.Match m = semantic.find(key.partition(), key.lastTurnText(), rules.checks());
     if (m == null) {
       return null;
     }

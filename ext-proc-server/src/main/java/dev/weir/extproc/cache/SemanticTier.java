@@ -10,17 +10,25 @@ public interface SemanticTier extends AutoCloseable {
   /** A stored prompt close enough to the new one, and how close. */
   record Match(String partition, String key, double similarity) {}
 
+  /**
+   * What a candidate must pass: cosine at or above {@code threshold}; when {@code verify} is on,
+   * the rules, and the second model at or above {@code agreement} (0: no second opinion) unless
+   * the first model's cosine is at or above {@code sure}.
+   */
+  record Checks(double threshold, double agreement, double sure, boolean verify) {
+    /** The first model's cosine alone, no rules, no second opinion. */
+    public static Checks cosineOnly(double threshold) {
+      return new Checks(threshold, 0, 1, false);
+    }
+  }
+
   /** Indexes an entry's prompt (entries without one are ignored). */
   void add(CachedAnswer a);
 
   void remove(CachedAnswer a);
 
-  /**
-   * The nearest stored prompt in {@code partition} at or above {@code threshold} that, when
-   * {@code verify} is on, the rules accept and the second model scores at or above
-   * {@code agreement} (0: no second opinion).
-   */
-  Match find(String partition, String text, double threshold, double agreement, boolean verify);
+  /** The nearest stored prompt in {@code partition} that passes the checks. */
+  Match find(String partition, String text, Checks checks);
 
   @Override
   void close();
@@ -44,7 +52,7 @@ public interface SemanticTier extends AutoCloseable {
     public void remove(CachedAnswer a) {}
 
     @Override
-    public Match find(String partition, String text, double threshold, double agreement, boolean verify) {
+    public Match find(String partition, String text, Checks checks) {
       return null;
     }
 

@@ -95,7 +95,8 @@ public final class Explain {
     if (c.exact()) tiers.add("exact");
     if (c.semantic()) {
       tiers.add(String.format(Locale.ROOT, "semantic (threshold %.2f, verifier %s)", c.threshold(),
-          c.verify() ? String.format(Locale.ROOT, "check, agreement %.2f", c.agreementThreshold()) : "skip"));
+          c.verify() ? String.format(Locale.ROOT, "check, agreement %.2f below cosine %.2f", c.agreementThreshold(),
+              c.sureThreshold()) : "skip"));
     }
     return String.join(" + ", tiers) + ", ttl " + c.ttlSeconds() + " s, shared per " + String.join(" + ", c.varyBy())
         + ", at most " + c.maxMessages() + " messages, temperature <= " + c.maxTemperature()

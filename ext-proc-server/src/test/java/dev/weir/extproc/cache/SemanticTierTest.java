@@ -23,6 +23,7 @@ class SemanticTierTest {
   static LuceneSemanticTier tier;
   static double threshold;
   static double agreement;
+  static SemanticTier.Checks shipped;
 
   @BeforeAll
   static void start() {
@@ -31,6 +32,7 @@ class SemanticTierTest {
     tier = new LuceneSemanticTier(embedder, judge, new HitVerifier(HitVerifier.DEFAULT_MAX_DIFFERENT_WORDS), 5_000);
     threshold = declared("threshold");
     agreement = declared("agreementThreshold");
+    shipped = new SemanticTier.Checks(threshold, agreement, declared("sureThreshold"), true);
   }
 
   static double declared(String field) {
@@ -76,10 +78,10 @@ class SemanticTierTest {
       String partition = "adversarial-" + i;
       index(partition, "k", p.stored());
       float[] asked = embedder.embedHere(p.asked());
-      if (tier.find(partition, p.asked(), asked, null, threshold, 0, false) != null) {
+      if (tier.find(partition, p.asked(), asked, null, SemanticTier.Checks.cosineOnly(threshold)) != null) {
         closeByEmbedding++;
       }
-      if (tier.find(partition, p.asked(), asked, null, threshold, agreement, true) != null) {
+      if (tier.find(partition, p.asked(), asked, null, shipped) != null) {
         served.add(p.kind() + ": " + p.stored() + " → " + p.asked());
       }
     }
@@ -91,7 +93,7 @@ class SemanticTierTest {
   @Test
   void aParaphraseHitsWithItsSimilarity() {
     index("para", "k1", "How do I reverse a list in Python?");
-    SemanticTier.Match m = tier.find("para", "How can I reverse a list in Python?", threshold, agreement, true);
+    SemanticTier.Match m = tier.find("para", "How can I reverse a list in Python?", shipped);
     assertNotNull(m);
     assertEquals("k1", m.key());
     assertTrue(m.similarity() >= threshold && m.similarity() <= 1.0001, "similarity " + m.similarity());
@@ -101,14 +103,28 @@ class SemanticTierTest {
   void aCandidateTheSecondModelDoesNotAgreeWithIsNotServed() {
     index("judged", "k1", "How do I reverse a list in Python?");
     String asked = "How can I reverse a list in Python?";
-    assertNotNull(tier.find("judged", asked, threshold, 0, true), "rules alone accept the paraphrase");
-    assertNull(tier.find("judged", asked, threshold, 0.9999, true), "the second model's score is below 0.9999");
+    assertNotNull(tier.find("judged", asked, new SemanticTier.Checks(threshold, 0, 1, true)),
+        "rules alone accept the paraphrase");
+    assertNull(tier.find("judged", asked, new SemanticTier.Checks(threshold, 0.9999, 1, true)),
+        "the second model's score is below 0.9999");
   }
 
   @Test
   void aPromptNeverMatchesAnotherPartitionsEntry() {
     index("one", "k", "What is the boiling point of water?");
-    assertNull(tier.find("two", "What is the boiling point of water?", threshold, agreement, true));
-    assertNotNull(tier.find("one", "What is the boiling point of water?", threshold, agreement, true));
+    assertNull(tier.find("two", "What is the boiling point of water?", shipped));
+    assertNotNull(tier.find("one", "What is the boiling point of water?", shipped));
+  }
+
+  @Test
+  void aCandidateCloseEnoughUnderTheFirstModelNeedsNoSecondOpinion() {
+    index("sure", "k1", "How do I reverse a list in Python?");
+    String asked = "How can I reverse a list in Python?";
+    double cosine = Embedder.cosine(embedder.embedHere("How do I reverse a list in Python?"), embedder.embedHere(asked));
+    assertNull(tier.find("sure", asked, new SemanticTier.Checks(threshold, 0.9999, 1, true)), "asked, it disagrees");
+    assertNotNull(tier.find("sure", asked, new SemanticTier.Checks(threshold, 0.9999, cosine - 0.001, true)),
+        "at or above the sure threshold the second model is not asked");
+    assertNull(tier.find("sure", "How can I reverse a list in Python? And in Java?",
+        new SemanticTier.Checks(0, 0.9999, 0, true)), "the rules still apply");
   }
 }
