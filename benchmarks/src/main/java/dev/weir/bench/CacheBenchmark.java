@@ -319,8 +319,9 @@ public final class CacheBenchmark {
           long s = System.nanoTime();
           tier.find(partition, asked, b[q], jb[q], checks);
           search[i] = System.nanoTime() - s;
-          // A prompt never seen (the embedders remember recent prompts): a word the benchmark adds.
-          String fresh = asked + " " + WORDS[random.nextInt(WORDS.length)];
+          // A prompt never seen (the embedders remember recent prompts): a word the benchmark adds,
+          // before the closing punctuation so that it stays one sentence, as the rules compare.
+          String fresh = fresh(asked, WORDS[random.nextInt(WORDS.length)]);
           s = System.nanoTime();
           SemanticTier.Match m = tier.find(partition, fresh, checks);
           full[i] = System.nanoTime() - s;
@@ -342,6 +343,15 @@ public final class CacheBenchmark {
         }
       }
     }
+  }
+
+  static String fresh(String prompt, String word) {
+    String p = prompt.strip();
+    int end = p.length();
+    while (end > 0 && "?.!".indexOf(p.charAt(end - 1)) >= 0) {
+      end--;
+    }
+    return p.substring(0, end) + " " + word + p.substring(end);
   }
 
   private static final String[] WORDS = {"please", "now", "today", "quickly", "exactly", "really", "again", "here"};
