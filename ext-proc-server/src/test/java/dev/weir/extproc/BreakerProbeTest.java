@@ -3,23 +3,13 @@ package dev.weir.extproc;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.weir.config.ConfigLoader;
-import dev.weir.config.Wire;
-import dev.weir.config.v1.Backend;
-import dev.weir.config.v1.GatewayConfig;
-import dev.weir.testkit.AdsSnapshot;
 import dev.weir.testkit.ExchangeRequest;
 import dev.weir.testkit.ExchangeResponse;
 import dev.weir.testkit.ScriptedUpstream;
 import dev.weir.testkit.TestEnvoy;
 import dev.weir.xds.ControlPlaneServer;
 import io.envoyproxy.envoy.config.core.v3.HealthStatus;
-import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -32,68 +22,40 @@ import org.junit.jupiter.api.Test;
  * its good answer ends the PTU's trip long before the PTU's Retry-After said.
  */
 class BreakerProbeTest {
-  private static final Path EXAMPLE = Path.of("..", "examples", "throttle-breaker.yaml");
-  private static final Map<String, String> ENV = Map.of("AOAI_EASTUS_PTU_KEY", "ptu-key",
-      "AOAI_EASTUS_PAYGO_KEY", "paygo-key", "WEIR_ADMIN_TOKEN", "admin-secret");
   private static final ExchangeRequest CHAT = ExchangeRequest.post("/v1/chat/completions",
       "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
       "authorization", "Bearer sk-weir-app-demo");
 
-  private final AtomicLong now = new AtomicLong(1_800_000_000_000L);
-  private final AtomicReference<ClusterLoadAssignment> pushed = new AtomicReference<>();
+  private BreakerRig rig;
+  private AtomicLong now;
   private ScriptedUpstream ptu;
   private ScriptedUpstream paygo;
   private ControlPlaneServer controlPlane;
   private ExtProcServer server;
   private TestEnvoy envoy;
-  private AdsSnapshot ads;
-  private Path configFile;
 
   @BeforeEach
   void start() throws Exception {
-    ptu = new ScriptedUpstream("ptu");
-    paygo = new ScriptedUpstream("paygo");
-    GatewayConfig.Builder b = new ConfigLoader(ENV::get, true).load(EXAMPLE).toBuilder();
-    Map<String, ScriptedUpstream> byName = Map.of("aoai-eastus-ptu", ptu, "aoai-eastus-paygo", paygo);
-    for (Backend.Builder backend : b.getBackendsBuilderList()) {
-      backend.setUrl(byName.get(backend.getName()).url());
-    }
-    b.getPoolsBuilder(0).getBreakerBuilder().setAllTrippedProbeMillis(1000);
-    GatewayConfig config = b.build();
-    configFile = Files.createTempFile("weir-breaker-probe", ".yaml");
-    controlPlane = new ControlPlaneServer(configFile, config, ENV::get, "127.0.0.1", 0, 0, false, false);
-    controlPlane.ads().trips().clock(now::get);
-    server = new ExtProcServer(config.toBuilder()
-        .setControlPlaneAdminUrl("http://127.0.0.1:" + controlPlane.adminPort()).build(), ENV::get, "127.0.0.1", 0, 0);
-    server.runtime().stores().trips().clock(now::get);
-    envoy = Gateway.envoy(config, server.grpcPort());
-    ads = new AdsSnapshot("127.0.0.1", controlPlane.adsPort(), Wire.ROUTE_CONFIG_NAME, (clusters, eds, routes) -> {
-      eds.forEach(envoy::updateEndpoints);
-      eds.forEach(pushed::set);
-    });
-    await(() -> pushed.get() != null, "the first EDS push");
+    rig = new BreakerRig(b -> b.getPoolsBuilder(0).getBreakerBuilder().setAllTrippedProbeMillis(1000));
+    now = rig.now;
+    ptu = rig.ptu;
+    paygo = rig.paygo;
+    controlPlane = rig.controlPlane;
+    server = rig.server;
+    envoy = rig.envoy;
   }
 
   @AfterEach
   void stop() throws Exception {
-    ads.close();
-    envoy.close();
-    server.close();
-    controlPlane.close();
-    ptu.close();
-    paygo.close();
-    Files.deleteIfExists(configFile);
+    rig.close();
   }
 
   private static void await(BooleanSupplier condition, String what) throws InterruptedException {
-    for (int i = 0; i < 500 && !condition.getAsBoolean(); i++) {
-      Thread.sleep(10);
-    }
-    assertTrue(condition.getAsBoolean(), "timed out waiting for " + what);
+    BreakerRig.await(condition, what);
   }
 
   private HealthStatus health(int member) {
-    return pushed.get().getEndpoints(member).getLbEndpoints(0).getHealthStatus();
+    return rig.health(member);
   }
 
   @Test
