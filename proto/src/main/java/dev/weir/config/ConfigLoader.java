@@ -41,6 +41,8 @@ public final class ConfigLoader {
       Defaults.intDefault(ControlPlaneSettings.getDescriptor(), "adminPort");
   public static final int DEFAULT_LISTENER_PORT = Defaults.intDefault(ControlPlaneSettings.getDescriptor(), "listenerPort");
 
+  /** Model names the metrics and the usage ledger use for requests without a configured model. */
+  private static final Set<String> RESERVED_MODEL_NAMES = Set.of("(none)", "unknown");
   private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
   private static final Pattern KEY_HASH = Pattern.compile("sha256:[0-9a-f]{64}");
 
@@ -208,6 +210,9 @@ public final class ConfigLoader {
         String path = "models[" + i + "]";
         if (model.getName().isBlank()) {
           add(path + ".name", "is required");
+        } else if (RESERVED_MODEL_NAMES.contains(model.getName())) {
+          add(path + ".name", "\"" + model.getName() + "\" is reserved: metrics and usage name requests without a"
+              + " configured model so");
         } else if (!models.add(model.getName())) {
           add(path + ".name", "duplicate model name \"" + model.getName() + "\"");
         }

@@ -143,6 +143,14 @@ class ConfigLoaderTest {
   }
 
   @Test
+  void refusesAModelNamedLikeThePlaceholderOfRequestsWithoutAModel() {
+    ConfigException e = refused(VALID.replace("- { name: gpt-4o, pool: gpt-4o }", "- { name: \"(none)\", pool: gpt-4o }")
+        .replace("models: [ gpt-4o ]", "models: [ \"(none)\" ]"));
+    assertTrue(e.problems().stream().anyMatch(p -> p.path().equals("models[0].name")
+        && p.message().contains("\"(none)\" is reserved")), e.getMessage());
+  }
+
+  @Test
   void refusesUnsetCredentialEnvVarWithoutLeakingAnything() {
     ConfigLoader noEnv = new ConfigLoader(Map.of("AOAI_EASTUS_KEY", "a")::get, true);
     ConfigException e = assertThrows(ConfigException.class, () -> noEnv.parse(VALID, "t.yaml", null));
