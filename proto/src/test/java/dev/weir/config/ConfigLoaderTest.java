@@ -143,6 +143,13 @@ class ConfigLoaderTest {
   }
 
   @Test
+  void refusesACacheSimilarityOutsideZeroToOne() {
+    ConfigException e = refused(VALID + "policies:\n  cache:\n    sureThreshold: 1.5\n");
+    assertTrue(e.problems().stream().anyMatch(p -> p.path().equals("policies.cache.sureThreshold")
+        && p.message().contains("between 0 and 1")), e.getMessage());
+  }
+
+  @Test
   void refusesAModelNamedLikeThePlaceholderOfRequestsWithoutAModel() {
     ConfigException e = refused(VALID.replace("- { name: gpt-4o, pool: gpt-4o }", "- { name: \"(none)\", pool: gpt-4o }")
         .replace("models: [ gpt-4o ]", "models: [ \"(none)\" ]"));

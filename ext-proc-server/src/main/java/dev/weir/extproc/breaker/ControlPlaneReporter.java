@@ -35,7 +35,10 @@ public final class ControlPlaneReporter implements TripReporter {
 
   @Override
   public void tripMillis(String pool, String backend, long millis, String reason) {
-    post("trip", pool, backend, "&millis=" + millis + "&reason=" + URLEncoder.encode(reason, StandardCharsets.UTF_8), 2);
+    // Whole seconds too, rounded up: a control plane of the previous release reads only those, so a
+    // rolling upgrade still gets every trip to Envoy.
+    post("trip", pool, backend, "&millis=" + millis + "&seconds=" + Math.max(1, (millis + 999) / 1000) + "&reason="
+        + URLEncoder.encode(reason, StandardCharsets.UTF_8), 2);
   }
 
   @Override

@@ -39,7 +39,7 @@ public final class RedisTripStore implements TripStore {
       redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'PX', ends - now + tonumber(ARGV[4]))
       return result
       """;
-  /** The probe slot: a key that lives one interval; whoever creates it sends the probe. */
+  /** How long a trip's key outlives the trip's end. */
   private static final long KEEP_AFTER_MILLIS = 3_600_000;
 
   private final RedisConnector<RedisClusterCommands<String, String>> connector;
@@ -88,6 +88,7 @@ public final class RedisTripStore implements TripStore {
     return commands().del(PREFIX + "trip:" + member) == 1;
   }
 
+  /** The probe slot: a key that lives one interval; whoever creates it sends the probe. */
   @Override
   public boolean probe(String pool, long intervalMillis) {
     return "OK".equals(commands().set(PREFIX + "probe:" + pool, Long.toString(nowMillis()),

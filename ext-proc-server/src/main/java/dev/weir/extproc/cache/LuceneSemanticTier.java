@@ -145,7 +145,8 @@ public final class LuceneSemanticTier implements SemanticTier {
           if (!verifier.accepts(d.get("text"), text)) {
             continue;
           }
-          if (checks.agreement() > 0 && cosine < checks.sure()) {
+          // sure >= 1 always asks: a float cosine of two identical prompts may round to 1.0.
+          if (checks.agreement() > 0 && (checks.sure() >= 1 || cosine < checks.sure())) {
             if (judgeVector == null) {
               judgeVector = judge.embed(text, embedTimeoutMillis);
               if (judgeVector == null) {

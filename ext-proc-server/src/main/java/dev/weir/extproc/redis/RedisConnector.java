@@ -38,6 +38,7 @@ public final class RedisConnector<T> implements AutoCloseable {
   private final Object connectLock = new Object();
   private volatile T opened;
   private volatile AbstractRedisClient client;
+  private volatile boolean closed;
   private long lastAttemptNanos = System.nanoTime() - 2 * RETRY_NANOS;
 
   /**
@@ -61,6 +62,9 @@ public final class RedisConnector<T> implements AutoCloseable {
       return t;
     }
     synchronized (connectLock) {
+      if (closed) {
+        throw new RedisConnectionException("Redis connector closed");
+      }
       if (opened != null) {
         return opened;
       }
@@ -83,13 +87,15 @@ public final class RedisConnector<T> implements AutoCloseable {
             .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
         created = single;
       }
+      // The client first: close() must find it even if opening the connections fails half-way.
+      client = created;
       try {
         opened = open.apply(new Connections(created));
       } catch (RuntimeException e) {
+        client = null;
         created.shutdown();
         throw new RedisConnectionException("cannot connect to Redis: " + e.getMessage(), e);
       }
-      client = created;
       return opened;
     }
   }
@@ -111,14 +117,21 @@ public final class RedisConnector<T> implements AutoCloseable {
 
   /** Tries to connect on a virtual thread, for callers that must not wait on the network. */
   public void connectInBackground() {
-    if (opened == null) {
+    if (opened == null && !closed) {
       Thread.ofVirtual().name("weir-redis-connect").start(this::tryConnect);
     }
   }
 
   @Override
   public void close() {
-    AbstractRedisClient c = client;
+    AbstractRedisClient c;
+    // Under the connect lock, so that no connect still under way opens a client after this.
+    synchronized (connectLock) {
+      closed = true;
+      c = client;
+      client = null;
+      opened = null;
+    }
     if (c != null) {
       c.shutdown();
     }

@@ -40,6 +40,21 @@ class RedisConnectorIT {
   }
 
   @Test
+  void aClosedConnectorNeverOpensAClientAgain() throws Exception {
+    try (RedisServerProcess redis = new RedisServerProcess()) {
+      RedisConnector<RedisConnector.Connections> connector = new RedisConnector<>(standalone(redis.port()), c -> c);
+      connector.get().sync().set("k", "v");
+      connector.close();
+      assertNull(connector.current(), "closing forgets the connections");
+      assertThrows(io.lettuce.core.RedisConnectionException.class, connector::get,
+          "a store replaced by a reload must not reconnect behind the new one");
+      connector.connectInBackground();
+      Thread.sleep(200);
+      assertNull(connector.current());
+    }
+  }
+
+  @Test
   void opensARedisClusterWhereKeysSpreadOverNodesAndHashTaggedKeysShareASlot() throws Exception {
     List<RedisServerProcess> nodes = RedisServerProcess.startCluster(3);
     try {
