@@ -35,11 +35,12 @@ public final class GatewayRuntime implements AutoCloseable {
   private final boolean ownsTelemetry;
 
   /**
-   * Where limit counters live. Kept across config reloads, so counts survive them; replaced only
-   * when the Redis settings change.
+   * Where limit counters (and MCP session bindings) live. Kept across config reloads, so counts
+   * survive them; replaced only when the Redis settings change.
    */
   public record Stores(dev.weir.config.v1.RedisSettings redis, LimitStore shared, LocalLimitStore fallback,
-      dev.weir.extproc.cache.ResponseCache cache, dev.weir.extproc.breaker.TripStore trips) implements AutoCloseable {
+      dev.weir.extproc.cache.ResponseCache cache, dev.weir.extproc.breaker.TripStore trips,
+      dev.weir.extproc.mcp.McpSessions sessions) implements AutoCloseable {
     /** Stores for {@code config}: the previous ones if they still fit, else new ones. */
     public static Stores forConfig(GatewayConfig config, Stores previous) {
       var redis = config.hasRedis() ? config.getRedis() : null;
@@ -53,8 +54,12 @@ public final class GatewayRuntime implements AutoCloseable {
       // Breaker trips likewise: shared through Redis, else in this process.
       dev.weir.extproc.breaker.TripStore trips = redis != null ? new dev.weir.extproc.breaker.RedisTripStore(redis)
           : new dev.weir.extproc.breaker.LocalTripStore();
+      // MCP session bindings in Redis too; without it in a cache of their own, so that bindings
+      // never evict limit counters from the local store's bounded keys.
+      var sessions = redis != null ? dev.weir.extproc.mcp.McpSessions.shared(shared)
+          : dev.weir.extproc.mcp.McpSessions.local();
       return new Stores(redis, shared, new LocalLimitStore(),
-          new dev.weir.extproc.cache.ResponseCache(config.getCache(), caching ? redis : null), trips);
+          new dev.weir.extproc.cache.ResponseCache(config.getCache(), caching ? redis : null), trips, sessions);
     }
 
     @Override
@@ -116,7 +121,7 @@ public final class GatewayRuntime implements AutoCloseable {
     this.limiter = new Limiter(config, stores.shared(), stores.fallback(), metrics.limiterObserver());
     this.mcp = new dev.weir.extproc.mcp.McpServers(config, env);
     this.mcpLimits = new dev.weir.extproc.mcp.CallLimits(stores.shared(), stores.fallback());
-    this.mcpSessions = new dev.weir.extproc.mcp.McpSessions(stores.shared());
+    this.mcpSessions = stores.sessions();
     this.mcpTelemetry = new dev.weir.extproc.mcp.McpTelemetry(metrics.registry());
     this.breakers = new dev.weir.extproc.breaker.Breakers(config, stores.trips(), reporter(config, env), metrics);
     this.scanners = dev.weir.extproc.safety.scanners.ContentScanners.of(config, env, metrics.registry());
@@ -131,7 +136,7 @@ public final class GatewayRuntime implements AutoCloseable {
     return mcpLimits;
   }
 
-  /** Which consumer opened each MCP session, on the limit store. */
+  /** Which consumer opened each MCP session (in Redis when configured, else in this process). */
   public dev.weir.extproc.mcp.McpSessions mcpSessions() {
     return mcpSessions;
   }

@@ -264,6 +264,33 @@ class McpGatewayTest {
   }
 
   @Test
+  void refusesARequestCarryingTwoSessionIdsSoAnUncheckedOneCannotSlipThrough() throws Exception {
+    HttpClient http = HttpClient.newHttpClient();
+    String init = """
+        {"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},
+        "clientInfo":{"name":"raw","version":"1"}}}""";
+    String opsSession = http.send(mcpPost("/mcp/tracker", OPS_KEY, null, init), HttpResponse.BodyHandlers.ofString())
+        .headers().firstValue("mcp-session-id").orElseThrow();
+    String agentSession = http.send(mcpPost("/mcp/tracker", AGENT_KEY, null, init),
+        HttpResponse.BodyHandlers.ofString()).headers().firstValue("mcp-session-id").orElseThrow();
+
+    // agent's own id first (the one a first-value check would pass), then the id ops opened.
+    HttpRequest twice = HttpRequest.newBuilder(URI.create(base + "/mcp/tracker"))
+        .header("authorization", "Bearer " + AGENT_KEY)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", agentSession)
+        .header("mcp-session-id", opsSession)
+        .POST(HttpRequest.BodyPublishers.ofString("""
+            {"jsonrpc":"2.0","id":2,"method":"tools/list"}""")).build();
+    HttpResponse<String> refused = http.send(twice, HttpResponse.BodyHandlers.ofString());
+    assertEquals(400, refused.statusCode(), refused.body());
+    JsonNode error = Json.MAPPER.readTree(refused.body()).path("error");
+    assertEquals(-32600, error.path("code").asInt(), refused.body());
+    assertTrue(error.path("message").asText().contains("Mcp-Session-Id"), refused.body());
+  }
+
+  @Test
   void servesAStatelessRevisionRequestWhoseHeadersMatchItsBody() throws Exception {
     int before = notes.received().size();
     ExchangeResponse ok = gateway.envoy.send(post("/mcp/notes", AGENT_KEY, """

@@ -3,6 +3,7 @@ package dev.weir.extproc.limits;
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import com.github.benmanes.caffeine.cache.Expiry;
+import com.github.benmanes.caffeine.cache.Ticker;
 import java.time.Duration;
 import java.util.TreeMap;
 import java.util.function.LongSupplier;
@@ -17,9 +18,15 @@ public final class LocalLimitStore implements LimitStore {
   private final LongSupplier clockMillis;
 
   public LocalLimitStore(long maxKeys, LongSupplier clockMillis) {
+    this(maxKeys, clockMillis, Ticker.systemTicker());
+  }
+
+  /** With {@code ticker} driving expiry, so a test can move time without waiting. */
+  LocalLimitStore(long maxKeys, LongSupplier clockMillis, Ticker ticker) {
     this.clockMillis = clockMillis;
     this.states = Caffeine.newBuilder()
         .maximumSize(maxKeys)
+        .ticker(ticker)
         .expireAfter(new Expiry<String, Object>() {
           @Override
           public long expireAfterCreate(String key, Object value, long currentTime) {
@@ -129,6 +136,9 @@ public final class LocalLimitStore implements LimitStore {
     synchronized (c) {
       c.used += delta;
       c.ttlSeconds = ttlSeconds;
+      // The entry may have just been made with ttlSeconds 0 (an expiry of 1 s); only a put has
+      // Caffeine compute the expiry again from the TTL now set.
+      states.put("c:" + key, c);
     }
   }
 

@@ -58,6 +58,7 @@ public final class McpExchange implements Exchange {
   private String consumer = "";
   private ToolPolicy policy;
   private Map<String, String> requestHeaders = Map.of();
+  private long sessionHeaders;
   private JsonRpc.Message message;
   private String tool;
   private String outcome = "ok";
@@ -90,6 +91,8 @@ public final class McpExchange implements Exchange {
 
   private ProcessingResponse onRequestHeaders(HttpHeaders message) {
     requestHeaders = Messages.headers(message.getHeaders());
+    sessionHeaders = message.getHeaders().getHeadersList().stream()
+        .filter(h -> h.getKey().equalsIgnoreCase(SESSION_HEADER)).count();
     String method = requestHeaders.getOrDefault(":method", "");
     if (target instanceof McpServers.Metadata meta) {
       server = meta.server();
@@ -136,6 +139,12 @@ public final class McpExchange implements Exchange {
       return method.equals("POST") ? Messages.requestHeaders(CommonResponse.getDefaultInstance())
           : refuse(405, null, JsonRpc.INVALID_REQUEST, "This MCP server is stateless: POST each message.",
               Map.of("allow", "POST"), "method_not_allowed");
+    }
+    if (sessionHeaders > 1) {
+      // Envoy forwards every copy while the check below reads one: the server could be handed
+      // a session id that was never checked against the consumer.
+      return refuse(400, null, JsonRpc.INVALID_REQUEST, "A request carries at most one Mcp-Session-Id header.",
+          Map.of(), "bad_request");
     }
     String session = requestHeaders.get(SESSION_HEADER);
     if (session != null) {

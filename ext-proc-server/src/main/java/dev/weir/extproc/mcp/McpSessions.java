@@ -1,15 +1,21 @@
 package dev.weir.extproc.mcp;
 
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.Ticker;
 import dev.weir.config.ApiKeys;
 import dev.weir.extproc.limits.LimitStore;
+import java.time.Duration;
 
 /**
  * Binds each MCP session id to the consumer whose request opened it, so that another consumer
  * presenting the id is answered as for an unknown session (HTTP 404, which the Streamable HTTP
- * transport tells clients to answer with a new initialize). Bindings live on the limit store:
- * Redis shared by every replica when configured, else in this process; each expires after
- * {@link #IDLE_SECONDS} without use. Blocking: one or two store calls per request, on the
- * exchange's virtual thread, like {@link CallLimits}.
+ * transport tells clients to answer with a new initialize). Bindings live in Redis (on the limit
+ * store) when configured, shared by every replica; else in a cache of this process of their own,
+ * so that a consumer opening session after session cannot push other consumers' limit counters
+ * out of the local limit store. Each expires after {@link #IDLE_SECONDS} without use. Blocking
+ * with Redis: one or two store calls per request, on the exchange's virtual thread, like
+ * {@link CallLimits}.
  */
 public final class McpSessions {
   /** A binding not used for this long is forgotten (a client that comes back initializes anew). */
@@ -25,20 +31,51 @@ public final class McpSessions {
     STORE_DOWN
   }
 
-  private final LimitStore store;
+  /** Bindings one replica keeps without Redis; past this, the least used are forgotten. */
+  public static final long LOCAL_MAX_BINDINGS = 100_000;
 
-  public McpSessions(LimitStore store) {
+  /** The shared store (Redis), or null when bindings are kept in {@link #local}. */
+  private final LimitStore store;
+  private final Cache<String, Boolean> local;
+
+  private McpSessions(LimitStore store, Cache<String, Boolean> local) {
     this.store = store;
+    this.local = local;
+  }
+
+  /** Bindings on {@code store} (Redis), which every replica shares. */
+  public static McpSessions shared(LimitStore store) {
+    return new McpSessions(store, null);
+  }
+
+  /** Bindings in this process, apart from the limit counters. */
+  public static McpSessions local() {
+    return local(LOCAL_MAX_BINDINGS, Ticker.systemTicker());
+  }
+
+  static McpSessions local(long maxBindings, Ticker ticker) {
+    return new McpSessions(null, Caffeine.newBuilder()
+        .maximumSize(maxBindings)
+        .expireAfterAccess(Duration.ofSeconds(IDLE_SECONDS))
+        .ticker(ticker)
+        .build());
   }
 
   /** Records that {@code consumer} opened {@code sessionId} on {@code server}. */
   public void bind(String server, String sessionId, String consumer) {
+    if (local != null) {
+      local.put(key(server, sessionId, consumer), Boolean.TRUE);
+      return;
+    }
     store.adjustCounter(key(server, sessionId, consumer), 1, IDLE_SECONDS);
   }
 
   /** Whether {@code consumer} may use {@code sessionId} on {@code server}; a use keeps it bound. */
   public Check check(String server, String sessionId, String consumer) {
     String key = key(server, sessionId, consumer);
+    if (local != null) {
+      return local.getIfPresent(key) != null ? Check.OWNED : Check.NOT_FOUND;
+    }
     try {
       if (store.counterUsed(key) <= 0) {
         return Check.NOT_FOUND;
