@@ -6,11 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.weir.testkit.ExchangeRequest;
 import dev.weir.testkit.ExchangeResponse;
 import dev.weir.testkit.ScriptedUpstream;
-import dev.weir.testkit.TestEnvoy;
-import dev.weir.xds.ControlPlaneServer;
 import io.envoyproxy.envoy.config.core.v3.HealthStatus;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -27,31 +23,15 @@ class BreakerProbeTest {
       "authorization", "Bearer sk-weir-app-demo");
 
   private BreakerRig rig;
-  private AtomicLong now;
-  private ScriptedUpstream ptu;
-  private ScriptedUpstream paygo;
-  private ControlPlaneServer controlPlane;
-  private ExtProcServer server;
-  private TestEnvoy envoy;
 
   @BeforeEach
   void start() throws Exception {
     rig = new BreakerRig(b -> b.getPoolsBuilder(0).getBreakerBuilder().setAllTrippedProbeMillis(1000));
-    now = rig.now;
-    ptu = rig.ptu;
-    paygo = rig.paygo;
-    controlPlane = rig.controlPlane;
-    server = rig.server;
-    envoy = rig.envoy;
   }
 
   @AfterEach
   void stop() throws Exception {
     rig.close();
-  }
-
-  private static void await(BooleanSupplier condition, String what) throws InterruptedException {
-    BreakerRig.await(condition, what);
   }
 
   private HealthStatus health(int member) {
@@ -60,44 +40,44 @@ class BreakerProbeTest {
 
   @Test
   void whileBothAreTrippedOneRequestASecondIsSentAndItsGoodAnswerEndsThePtusTripEarly() throws Exception {
-    ptu.enqueue(ScriptedUpstream.tooManyRequests(20));
-    paygo.enqueue(ScriptedUpstream.tooManyRequests(20));
-    assertEquals(429, envoy.send(CHAT).status(), "both throttled: the client gets the last backend's answer");
-    await(() -> health(0) == HealthStatus.UNHEALTHY && health(1) == HealthStatus.UNHEALTHY, "both pushed out");
+    rig.ptu.enqueue(ScriptedUpstream.tooManyRequests(20));
+    rig.paygo.enqueue(ScriptedUpstream.tooManyRequests(20));
+    assertEquals(429, rig.envoy.send(CHAT).status(), "both throttled: the client gets the last backend's answer");
+    BreakerRig.await(() -> health(0) == HealthStatus.UNHEALTHY && health(1) == HealthStatus.UNHEALTHY, "both pushed out");
 
-    ExchangeResponse probe = envoy.send(CHAT);
+    ExchangeResponse probe = rig.envoy.send(CHAT);
     assertEquals(200, probe.status(), "the first request of the spell is the probe: " + probe.trace());
     // No healthy host: Envoy's panic load goes by host count, so the probe may reach either member.
     String answered = probe.header("x-weir-backend");
     int member = answered.equals("aoai-eastus-ptu") ? 0 : 1;
-    await(() -> health(member) != HealthStatus.UNHEALTHY, answered + " back in the load assignment, 20 s early");
+    BreakerRig.await(() -> health(member) != HealthStatus.UNHEALTHY, answered + " back in the load assignment, 20 s early");
     assertEquals(HealthStatus.UNHEALTHY, health(1 - member), "the other member's trip runs on");
-    assertTrue(Gateway.metricsOf(server.adminPort()).contains("event=\"probe\""));
-    int before = ptu.received().size() + paygo.received().size();
+    assertTrue(Gateway.metricsOf(rig.server.adminPort()).contains("event=\"probe\""));
+    int before = rig.ptu.received().size() + rig.paygo.received().size();
     for (int i = 0; i < 5; i++) {
-      ExchangeResponse r = envoy.send(CHAT);
+      ExchangeResponse r = rig.envoy.send(CHAT);
       assertEquals(200, r.status(), r.trace().toString());
       assertEquals(answered, r.header("x-weir-backend"), "sent at once, to the member the probe brought back");
     }
-    assertEquals(before + 5, ptu.received().size() + paygo.received().size());
+    assertEquals(before + 5, rig.ptu.received().size() + rig.paygo.received().size());
   }
 
   @Test
   void refusedRequestsBetweenProbesAreAnsweredAtOnce() throws Exception {
-    ptu.enqueue(ScriptedUpstream.tooManyRequests(20));
-    paygo.enqueue(ScriptedUpstream.tooManyRequests(20));
-    envoy.send(CHAT);
-    await(() -> health(0) == HealthStatus.UNHEALTHY && health(1) == HealthStatus.UNHEALTHY, "both pushed out");
-    ptu.enqueue(ScriptedUpstream.tooManyRequests(20));
-    paygo.enqueue(ScriptedUpstream.tooManyRequests(20));
-    assertEquals(429, envoy.send(CHAT).status(), "the probe, throttled by both");
-    ExchangeResponse r = envoy.send(CHAT);
+    rig.ptu.enqueue(ScriptedUpstream.tooManyRequests(20));
+    rig.paygo.enqueue(ScriptedUpstream.tooManyRequests(20));
+    rig.envoy.send(CHAT);
+    BreakerRig.await(() -> health(0) == HealthStatus.UNHEALTHY && health(1) == HealthStatus.UNHEALTHY, "both pushed out");
+    rig.ptu.enqueue(ScriptedUpstream.tooManyRequests(20));
+    rig.paygo.enqueue(ScriptedUpstream.tooManyRequests(20));
+    assertEquals(429, rig.envoy.send(CHAT).status(), "the probe, throttled by both");
+    ExchangeResponse r = rig.envoy.send(CHAT);
     assertEquals(429, r.status());
     assertTrue(new String(r.body()).contains("\"code\":\"backends_throttled\""), new String(r.body()));
     assertTrue(r.trace().stream().noneMatch(t -> t.startsWith("envoy: attempt")), "sent nowhere: " + r.trace());
-    assertEquals(2, ptu.received().size(), "the probe tried both members");
-    assertEquals(2, paygo.received().size());
-    now.addAndGet(1_000);
-    assertEquals(200, envoy.send(CHAT).status(), "a second later, the next probe");
+    assertEquals(2, rig.ptu.received().size(), "the probe tried both members");
+    assertEquals(2, rig.paygo.received().size());
+    rig.now.addAndGet(1_000);
+    assertEquals(200, rig.envoy.send(CHAT).status(), "a second later, the next probe");
   }
 }
