@@ -398,13 +398,7 @@ public final class ConfigLoader {
           checkPeriod(path + ".budget", limit.getBudget().getPeriod(), limit.getBudget().getTimeZone());
         }
       }
-      checkCache("policies.cache", config.getPolicies().getCache());
-      for (int i = 0; i < config.getModelsCount(); i++) {
-        checkCache("models[" + i + "].policies.cache", config.getModels(i).getPolicies().getCache());
-      }
-      for (int i = 0; i < config.getConsumersCount(); i++) {
-        checkCache("consumers[" + i + "].cache", config.getConsumers(i).getCache());
-      }
+      CachePolicyRules.check(config, this::add);
       checkLimitRefs("policies.limits", config.getPolicies().getLimitsList(), names);
       for (int i = 0; i < config.getModelsCount(); i++) {
         checkLimitRefs("models[" + i + "].policies.limits", config.getModels(i).getPolicies().getLimitsList(), names);
@@ -667,17 +661,6 @@ public final class ConfigLoader {
     private void checkPort(String path, int port) {
       if (port > 65535) {
         add(path, "not a port number: " + port);
-      }
-    }
-
-    /** Similarities are cosines of unit vectors: a value outside 0..1 is a typo, not a setting. */
-    void checkCache(String path, dev.weir.config.v1.CachePolicy cache) {
-      double[] values = {cache.getThreshold(), cache.getAgreementThreshold(), cache.getSureThreshold()};
-      String[] fields = {"threshold", "agreementThreshold", "sureThreshold"};
-      for (int k = 0; k < values.length; k++) {
-        if (!(values[k] >= 0 && values[k] <= 1)) {
-          add(path + "." + fields[k], "must be between 0 and 1 (a cosine similarity), found " + values[k]);
-        }
       }
     }
 
